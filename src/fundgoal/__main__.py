@@ -1,0 +1,5 @@
+import sys
+
+from fundgoal.cli import main
+
+sys.exit(main())

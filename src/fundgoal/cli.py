@@ -1,0 +1,273 @@
+"""The `fundgoal` command. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from . import db
+from .config import ConfigError, Settings, load_settings
+from .errors import DomainError
+from .money import format_money
+from .progress import OverGoalPolicy, bar_state
+from .services import admins as admin_service
+from .services import campaigns as campaign_service
+from .services.demo import seed_demo
+from .stores import campaigns as campaign_store
+
+
+class CliError(Exception):
+    """A one-line error for the person at the terminal."""
+
+
+def _engine(settings: Settings) -> Engine:
+    return db.make_engine(settings.database_url)
+
+
+def _require_schema(engine: Engine) -> None:
+    pending = db.pending_migrations(engine)
+    if pending:
+        raise CliError(
+            f"the database schema is behind ({len(pending)} migrations pending): "
+            "run `fundgoal db upgrade`"
+        )
+
+
+def startup_problems(settings: Settings, engine: Engine) -> list[str]:
+    """Why `serve` must refuse to start in production; empty when it may."""
+    problems = settings.production_problems() if settings.production else []
+    try:
+        pending = db.pending_migrations(engine)
+    except OperationalError as exc:
+        return [*problems, f"the database is unreachable ({exc.orig.__class__.__name__})"]
+    if pending and (settings.production or not settings.is_sqlite):
+        problems.append(
+            f"the schema is not up to date ({len(pending)} migrations pending): "
+            "run `fundgoal db upgrade`"
+        )
+    return problems
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    if settings.is_sqlite and not settings.production:
+        db.upgrade(engine)  # the embedded default sets itself up
+    problems = startup_problems(settings, engine)
+    engine.dispose()
+    if problems:
+        for problem in problems:
+            print(f"fundgoal: refusing to start: {problem}", file=sys.stderr)
+        return 1
+    _run_server(args.host, args.port, args.workers)
+    return 0
+
+
+def _run_server(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    print(f"fundgoal: serving on http://{host}:{port} with {workers} worker(s)", file=sys.stderr)
+    uvicorn.run(
+        "fundgoal.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=30,  # let in-flight webhooks finish on SIGTERM
+    )
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.production:
+        raise CliError("the demo never runs with FUNDGOAL_ENV=production")
+    public_url = os.environ.get("FUNDGOAL_PUBLIC_URL") or f"http://{args.host}:{args.port}"
+    os.environ["FUNDGOAL_PUBLIC_URL"] = public_url  # the workers read the environment
+    engine = _engine(settings)
+    db.upgrade(engine)
+    with db.transaction(engine) as session:
+        seed_demo(session)
+    engine.dispose()
+    print(f"fundgoal: demo article at {public_url}/demo", file=sys.stderr)
+    _run_server(args.host, args.port, 1)
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    pending = db.pending_migrations(engine)
+    db.upgrade(engine)
+    print(f"applied {len(pending)} migration(s); schema is up to date")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    _require_schema(engine)
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CliError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    with db.transaction(engine) as session:
+        admin = admin_service.create_admin(session, args.email, password, actor="cli")
+    print(f"created admin {admin.email}")
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-31") from None
+
+
+def cmd_campaign_create(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    _require_schema(engine)
+    currency = args.currency.upper()
+    spec = campaign_service.CampaignSpec(
+        slug=args.slug,
+        title=args.title,
+        currency=currency,
+        milestones=campaign_service.parse_milestones(args.milestones, currency),
+        description=args.description or "",
+        deadline=args.deadline,
+        over_goal_policy=OverGoalPolicy(args.policy),
+    )
+    with db.transaction(engine) as session:
+        campaign = campaign_service.create(session, spec, actor="cli")
+    print(f"created campaign {campaign.slug}")
+    return 0
+
+
+def cmd_campaign_list(_args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    _require_schema(engine)
+    with db.transaction(engine) as session:
+        rows = campaign_store.all_campaigns(session)
+        if not rows:
+            print("no campaigns yet: fundgoal campaign create SLUG --title ... --milestones ...")
+        for c in rows:
+            goal = campaign_service.milestones_of(c)[-1].amount
+            print(
+                f"{c.slug:<24} {c.status:<9} {format_money(c.raised, c.currency):>14} of "
+                f"{format_money(goal, c.currency):<14} {c.donors:>6} donors  {c.title}"
+            )
+    return 0
+
+
+def cmd_campaign_show(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    _require_schema(engine)
+    with db.transaction(engine) as session:
+        report = campaign_service.totals_report(session, args.slug)
+    c = report.campaign
+    milestones = campaign_service.milestones_of(c)
+    state = bar_state(c.raised, milestones, OverGoalPolicy(c.over_goal_policy))
+
+    def money(minor: int) -> str:
+        return format_money(minor, c.currency)
+
+    print(f"{c.title} ({c.slug}), {c.status}, {c.currency}")
+    print(
+        f"goal:       {money(state.goal)}  ({state.percent}% raised, policy {c.over_goal_policy})"
+    )
+    for m in milestones:
+        mark = "x" if c.raised >= m.amount else " "
+        kind = " (stretch)" if m.stretch else ""
+        print(f"  [{mark}] {money(m.amount)}{kind}  {m.label or ''}".rstrip())
+    if c.deadline:
+        print(f"deadline:   {c.deadline.isoformat()}")
+    print(f"stored:     raised {money(report.stored.raised)}, {report.stored.donors} donors")
+    print(f"ledger:     raised {money(report.derived.raised)}, {report.derived.donors} donors")
+    if report.consistent:
+        print("totals:     consistent")
+        return 0
+    print("totals:     DIFFER: the stored totals disagree with the ledger", file=sys.stderr)
+    return 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fundgoal", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = sub.add_parser("demo", help="seed the demo campaign and serve it (SQLite, test mode)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(handler=cmd_demo)
+
+    dbp = sub.add_parser("db", help="database maintenance")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub.add_parser("upgrade", help="apply pending migrations").set_defaults(
+        handler=cmd_db_upgrade
+    )
+
+    admin = sub.add_parser("create-admin", help="create a dashboard admin (password on stdin)")
+    admin.add_argument("email")
+    admin.set_defaults(handler=cmd_create_admin)
+
+    campaign = sub.add_parser("campaign", help="create, list and inspect campaigns")
+    csub = campaign.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+    create = csub.add_parser("create", help="create a campaign")
+    create.add_argument("slug")
+    create.add_argument("--title", required=True)
+    create.add_argument("--currency", default="usd")
+    create.add_argument(
+        "--milestones",
+        required=True,
+        help="amounts in major units, increasing; the last is the goal",
+    )
+    create.add_argument("--deadline", type=_date)
+    create.add_argument("--description")
+    create.add_argument(
+        "--policy",
+        choices=[p.value for p in OverGoalPolicy],
+        default="fill",
+        help="over 100%%: cap, fill (keep counting) or stretch",
+    )
+    create.set_defaults(handler=cmd_campaign_create)
+    csub.add_parser("list", help="all campaigns").set_defaults(handler=cmd_campaign_list)
+    show = csub.add_parser("show", help="one campaign, stored totals against the ledger")
+    show.add_argument("slug")
+    show.set_defaults(handler=cmd_campaign_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        code: int = args.handler(args, settings)
+        return code
+    except (CliError, ConfigError, DomainError) as exc:
+        print(f"fundgoal: error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(
+            f"fundgoal: error: the database is unreachable: {str(exc.orig).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

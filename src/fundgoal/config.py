@@ -1,0 +1,169 @@
+"""Settings, read once from the environment into a typed, immutable value.
+
+Everything else receives a `Settings` instead of reading `os.environ` itself, so tests can build
+as many differently-configured apps as they like in one process, and secrets are wrapped in
+`Secret`, whose repr never shows the value (so a logged settings object leaks nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///fundgoal.db"
+STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A string that never prints: `str()`/`repr()` show a mask, `.reveal()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, raw: str, *, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, not {raw!r}")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    public_url: str = "http://127.0.0.1:8000"
+    env: str = "development"
+    stripe_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    stripe_webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    stripe_api_base: str = STRIPE_DEFAULT_API_BASE
+    # A CDN absorbs bursts; a donor sees their gift within one refresh.
+    widget_cache_seconds: int = 15
+    widget_stale_seconds: int = 60
+    # How often a worker asks the database whether another worker changed a total; the
+    # freshness promise across workers is one second.
+    snapshot_check_seconds: float = 0.5
+    default_locale: str = "en"
+    # Who may frame /embed/{slug}: a CSP frame-ancestors source list ("*" = any site).
+    embed_frame_ancestors: str = "*"
+    log_json: bool = False
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def test_mode_payments(self) -> bool:
+        """No Stripe key outside production: donations go through the local test checkout."""
+        return not self.stripe_secret_key and not self.production
+
+    def production_problems(self) -> list[str]:
+        """One line per thing production refuses to start without (the schema is checked by db)."""
+        problems = []
+        if not self.secret_key:
+            problems.append("FUNDGOAL_SECRET_KEY is not set")
+        elif len(self.secret_key.reveal()) < 32:
+            problems.append("FUNDGOAL_SECRET_KEY is shorter than 32 characters")
+        if not self.stripe_secret_key:
+            problems.append("STRIPE_SECRET_KEY is not set")
+        if not self.stripe_webhook_secret:
+            problems.append("STRIPE_WEBHOOK_SECRET is not set")
+        if not self.public_url.startswith("https://"):
+            problems.append("FUNDGOAL_PUBLIC_URL must be an https:// URL in production")
+        return problems
+
+    def signing_key(self) -> str:
+        """The key that signs sessions and CSRF tokens.
+
+        Outside production an unset key falls back to a fixed development key so the demo runs
+        with no setup; production refuses to start without a real one (production_problems).
+        """
+        return self.secret_key.reveal() or "fundgoal-development-key-not-for-production"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment once. Raises ConfigError naming the bad variable."""
+    env = os.environ if environ is None else environ
+    mode = env.get("FUNDGOAL_ENV", "development").strip().lower() or "development"
+    if mode not in {"development", "production", "test"}:
+        raise ConfigError(f"FUNDGOAL_ENV must be development, test or production, not {mode!r}")
+    database_url = env.get("FUNDGOAL_DATABASE_URL", DEFAULT_DATABASE_URL).strip()
+    if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+        raise ConfigError("FUNDGOAL_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        # SQLAlchemy's bare postgresql:// means psycopg2, which we do not ship.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return Settings(
+        database_url=database_url,
+        secret_key=Secret(env.get("FUNDGOAL_SECRET_KEY", "")),
+        public_url=_url(
+            "FUNDGOAL_PUBLIC_URL", env.get("FUNDGOAL_PUBLIC_URL", "http://127.0.0.1:8000")
+        ),
+        env=mode,
+        stripe_secret_key=Secret(env.get("STRIPE_SECRET_KEY", "")),
+        stripe_webhook_secret=Secret(env.get("STRIPE_WEBHOOK_SECRET", "")),
+        stripe_api_base=_url(
+            "STRIPE_API_BASE", env.get("STRIPE_API_BASE", STRIPE_DEFAULT_API_BASE)
+        ),
+        widget_cache_seconds=_int(
+            "FUNDGOAL_WIDGET_CACHE_SECONDS", env.get("FUNDGOAL_WIDGET_CACHE_SECONDS", "15")
+        ),
+        widget_stale_seconds=_int(
+            "FUNDGOAL_WIDGET_STALE_SECONDS", env.get("FUNDGOAL_WIDGET_STALE_SECONDS", "60")
+        ),
+        default_locale=env.get("FUNDGOAL_DEFAULT_LOCALE", "en"),
+        embed_frame_ancestors=env.get("FUNDGOAL_EMBED_FRAME_ANCESTORS", "*"),
+        log_json=_bool("FUNDGOAL_LOG_JSON", env.get("FUNDGOAL_LOG_JSON", "false")),
+    )

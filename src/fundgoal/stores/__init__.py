@@ -1,0 +1,1 @@
+"""Queries. Every SELECT/INSERT/UPDATE outside ledger.py lives in a store; stores never commit."""

@@ -1,0 +1,42 @@
+"""Campaign queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from ..models import Campaign
+
+
+def by_slug(session: Session, slug: str) -> Campaign | None:
+    return session.scalars(select(Campaign).where(col(Campaign.slug) == slug)).first()
+
+
+def by_id(session: Session, campaign_id: int) -> Campaign | None:
+    return session.get(Campaign, campaign_id)
+
+
+def all_campaigns(session: Session) -> Sequence[Campaign]:
+    return session.scalars(
+        select(Campaign).order_by(col(Campaign.created_at), col(Campaign.id))
+    ).all()
+
+
+def add(session: Session, campaign: Campaign) -> Campaign:
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def fingerprint(session: Session) -> tuple[int, int]:
+    """(count, sum of versions): changes whenever any campaign changes, is added or removed.
+
+    The cheap question each worker asks once in a while to know whether its in-memory snapshot
+    is stale; one index-only aggregate over a table of at most a few thousand rows.
+    """
+    row = session.execute(
+        select(func.count(col(Campaign.id)), func.coalesce(func.sum(col(Campaign.version)), 0))
+    ).one()
+    return int(row[0]), int(row[1])

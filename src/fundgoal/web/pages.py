@@ -1,0 +1,42 @@
+"""Public pages that are not the widget or the donation flow: health and the demo article."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import db
+from ..services.demo import DEMO_SLUG
+from .context import ctx
+
+
+async def healthz(request: Request) -> Response:
+    context = ctx(request)
+    try:
+        await run_in_threadpool(db.ping, context.engine)
+    except SQLAlchemyError:
+        return JSONResponse({"status": "degraded", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def demo_article(request: Request) -> Response:
+    """A stand-in news article embedding the bar exactly as a host site would."""
+    context = ctx(request)
+    body = context.jinja.get_template("demo.html").render(
+        slug=DEMO_SLUG, test_mode=context.settings.test_mode_payments
+    )
+    return HTMLResponse(body)
+
+
+async def home(_request: Request) -> Response:
+    return RedirectResponse("/demo", status_code=307)
+
+
+routes = [
+    Route("/", home),
+    Route("/healthz", healthz),
+    Route("/demo", demo_article),
+]

@@ -11,7 +11,9 @@ from fundgoal.web.app import create_app
 def test_healthz_checks_the_database(client: TestClient) -> None:
     answer = client.get("/healthz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "ok"}
+    assert answer.json()["status"] == "ok"
+    assert answer.json()["database"] == "ok"
+    assert answer.json()["widget"]["loaded"] is True
 
 
 def test_healthz_says_when_the_database_is_gone(settings: Settings) -> None:

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -18,6 +21,9 @@ from ..config import Settings, load_settings
 from ..db import make_engine
 from . import errors, pages
 from .context import AppContext
+from .embed import WidgetFastPath
+
+log = logging.getLogger("fundgoal.web")
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette:
@@ -26,13 +32,23 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
     routes: list[BaseRoute] = [
         *pages.routes,
     ]
-    middleware: list[Middleware] = []
+    middleware: list[Middleware] = [
+        # Outermost: the widget's URLs are answered from memory before any routing.
+        Middleware(WidgetFastPath, keeper=context.snapshots, settings=settings),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if engine is None:  # we made it, we close it
-            context.engine.dispose()
+        await run_in_threadpool(context.snapshots.refresh)
+        poller = asyncio.create_task(_poll_snapshots(context))
+        try:
+            yield
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            if engine is None:  # we made it, we close it
+                context.engine.dispose()
 
     app = Starlette(
         routes=routes,
@@ -42,6 +58,17 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
     )
     app.state.ctx = context
     return app
+
+
+async def _poll_snapshots(context: AppContext) -> None:
+    """Ask the database, off the request path, whether any worker changed a campaign."""
+    interval = context.settings.snapshot_check_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(context.snapshots.refresh)
+        except Exception:  # never let the poller die: the widget would freeze silently
+            log.exception("snapshot poller failed")
 
 
 def app_from_environment() -> Starlette:

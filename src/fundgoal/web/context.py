@@ -1,4 +1,4 @@
-"""What every request handler needs, built once per app: settings, engine, templates."""
+"""What every request handler needs, built once per app: settings, engine, templates, snapshots."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..config import Settings
-from ..resources import templates_dir
+from ..resources import templates_dir, widgets_dir
+from ..services.snapshots import SnapshotKeeper
+from ..widget import Renderer
 
 
 @dataclass
@@ -17,6 +20,7 @@ class AppContext:
     settings: Settings
     engine: Engine
     jinja: Environment
+    snapshots: SnapshotKeeper
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine) -> AppContext:
@@ -26,7 +30,20 @@ class AppContext:
             auto_reload=False,
         )
         jinja.globals["public_url"] = settings.public_url
-        return cls(settings=settings, engine=engine, jinja=jinja)
+        css_path = widgets_dir() / "widget.css"
+        css = css_path.read_text() if css_path.is_file() else ""
+        renderer = Renderer(jinja, settings.public_url, css)
+        return cls(
+            settings=settings,
+            engine=engine,
+            jinja=jinja,
+            snapshots=SnapshotKeeper(engine, renderer),
+        )
+
+    async def campaigns_changed(self) -> None:
+        """Call after committing a change a bar shows: this worker's snapshot updates at once
+        (other workers notice within snapshot_check_seconds)."""
+        await run_in_threadpool(self.snapshots.refresh)
 
 
 def ctx(request: Request) -> AppContext:

@@ -11,15 +11,20 @@ from starlette.routing import Route
 from .. import db
 from ..services.demo import DEMO_SLUG
 from .context import ctx
+from .embed import describe
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness and database reachability; says whether the widget is serving a stale snapshot."""
     context = ctx(request)
+    widget = describe(context.snapshots)
     try:
         await run_in_threadpool(db.ping, context.engine)
     except SQLAlchemyError:
-        return JSONResponse({"status": "degraded", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        body = {"status": "degraded", "database": "unreachable", "widget": widget}
+        return JSONResponse(body, status_code=503, headers={"cache-control": "no-store"})
+    body = {"status": "ok", "database": "ok", "widget": widget}
+    return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
 async def demo_article(request: Request) -> Response:

@@ -1,0 +1,293 @@
+"""The widget's hot path, answered from memory by a pure ASGI app in front of the router.
+
+Every article view hits these URLs, so they skip Starlette's routing, middleware stack and
+Request objects: the path is matched by hand, the answer is bytes the Snapshot already encoded,
+and the headers are a prebuilt list. Everything else falls through to the Starlette app.
+
+  GET /widget.js                   loader stub (short cache) -> /widget.<hash>.js
+  GET /widget.<hash>.js            the embed script (immutable)
+  GET /api/campaigns?c=slug:loc,…  batched progress JSON for the loader
+  GET /api/campaigns/{slug}        progress JSON (?locale=)
+  GET /campaigns/{slug}/badge.svg  the bar as an image (?locale=)
+  GET /embed/{slug}                the bar as a server-rendered page
+                                   (?locale=&theme=&accent=&compact=)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config import Settings
+from ..resources import widgets_dir
+from ..services.snapshots import SnapshotKeeper
+from ..widget import BadRequest, EmbedOptions, Encoded, Snapshot, check_slug, resolve_locale
+
+Headers = list[tuple[bytes, bytes]]
+
+# Readers' browsers may fetch these from any site; nothing here is private or per-user.
+PUBLIC = [
+    (b"access-control-allow-origin", b"*"),
+    (b"cross-origin-resource-policy", b"cross-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"timing-allow-origin", b"*"),
+]
+IMMUTABLE = b"public, max-age=31536000, immutable"
+LOADER_CACHE = b"public, max-age=300"  # the stub is tiny; 5 minutes bounds a release's rollout
+
+
+@dataclass(frozen=True)
+class Script:
+    """The embed script, its content hash, and its gzip form (compressed once, at start-up)."""
+
+    body: bytes
+    gzipped: bytes
+    digest: str
+    stub: bytes
+
+    @classmethod
+    def load(cls, public_url: str) -> Script:
+        body = (widgets_dir() / "widget.js").read_bytes()
+        digest = hashlib.blake2b(body, digest_size=6).hexdigest()
+        src = json.dumps(f"{public_url}/widget.{digest}.js")
+        stub = (
+            "(function(d){var s=d.createElement('script');s.async=true;"
+            f"s.src={src};(d.head||d.documentElement).appendChild(s)}})(document);\n"
+        ).encode()
+        return cls(body, gzip.compress(body, 9, mtime=0), digest, stub)
+
+    @property
+    def path(self) -> str:
+        return f"/widget.{self.digest}.js"
+
+    @property
+    def etag(self) -> bytes:
+        return f'"{self.digest}"'.encode()
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == b"*":
+        return True
+    # Weak comparison (RFC 9110 13.1.2): a CDN may hand back W/"…" for our strong tag.
+    return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+
+
+class WidgetFastPath:
+    def __init__(self, app: ASGIApp, keeper: SnapshotKeeper, settings: Settings) -> None:
+        self.app = app
+        self.keeper = keeper
+        self.default_locale = settings.default_locale
+        self.script = Script.load(settings.public_url)
+        self.frame_ancestors = settings.embed_frame_ancestors.encode()
+        self.api_cache = (
+            f"public, max-age={settings.widget_cache_seconds}, "
+            f"stale-while-revalidate={settings.widget_stale_seconds}"
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/api/campaigns"):
+            await self._api(scope, send, path)
+        elif path.startswith("/widget.") and path.endswith(".js"):
+            await self._script(scope, send, path)
+        elif path.startswith("/campaigns/") and path.endswith("/badge.svg"):
+            await self._slugged(scope, send, path[len("/campaigns/") : -len("/badge.svg")], "svg")
+        elif path.startswith("/embed/"):
+            await self._slugged(scope, send, path[len("/embed/") :], "html")
+        else:
+            await self.app(scope, receive, send)
+
+    def _query(self, scope: Scope) -> dict[str, str]:
+        raw = scope["query_string"]
+        if not raw:
+            return {}
+        try:
+            parsed = parse_qs(raw.decode("ascii"), max_num_fields=8, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("the query string is malformed") from None
+        return {k: v[-1] for k, v in parsed.items()}
+
+    async def _api(self, scope: Scope, send: Send, path: str) -> None:
+        try:
+            query = self._query(scope)
+            snapshot = self._snapshot()
+            if snapshot is None:
+                await self._unavailable(scope, send)
+                return
+            if path == "/api/campaigns":
+                encoded: Encoded | None = snapshot.batch(query.get("c", ""), self.default_locale)
+            elif path.startswith("/api/campaigns/"):
+                slug = check_slug(path[len("/api/campaigns/") :])
+                locale = resolve_locale(query.get("locale"), self.default_locale)
+                encoded = snapshot.json(slug, locale)
+            else:
+                encoded = None
+        except BadRequest as exc:
+            await self._error(scope, send, 400, "bad_request", str(exc))
+            return
+        if encoded is None:
+            await self._error(scope, send, 404, "not_found", "no such campaign")
+            return
+        await self._answer(scope, send, encoded, self.api_cache, [])
+
+    async def _slugged(self, scope: Scope, send: Send, slug: str, form: str) -> None:
+        try:
+            check_slug(slug)
+            query = self._query(scope)
+            locale = resolve_locale(query.get("locale"), self.default_locale)
+            snapshot = self._snapshot()
+            if snapshot is None:
+                await self._unavailable(scope, send)
+                return
+            if form == "svg":
+                encoded = snapshot.svg(slug, locale)
+                extra: Headers = [
+                    (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
+                ]
+            else:
+                options = EmbedOptions.parse(
+                    query.get("theme"), query.get("accent"), query.get("compact")
+                )
+                encoded = snapshot.html(slug, locale, options)
+                extra = [
+                    (
+                        b"content-security-policy",
+                        b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                        b"base-uri 'none'; form-action 'none'; frame-ancestors "
+                        + self.frame_ancestors,
+                    ),
+                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+                ]
+        except BadRequest as exc:
+            await self._error(scope, send, 400, "bad_request", str(exc))
+            return
+        if encoded is None:
+            await self._error(scope, send, 404, "not_found", "no such campaign")
+            return
+        await self._answer(scope, send, encoded, self.api_cache, extra)
+
+    async def _script(self, scope: Scope, send: Send, path: str) -> None:
+        script = self.script
+        if path == "/widget.js":
+            body = script.stub
+            headers = [
+                (b"content-type", b"text/javascript; charset=utf-8"),
+                (b"cache-control", LOADER_CACHE),
+                (b"content-length", str(len(body)).encode()),
+                *PUBLIC,
+            ]
+            await self._send(scope, send, 200, headers, body)
+            return
+        if path != script.path:
+            # An old hash after a release: send the current script rather than break the page.
+            await self._send(
+                scope,
+                send,
+                307,
+                [(b"location", script.path.encode()), (b"cache-control", b"no-store"), *PUBLIC],
+                b"",
+            )
+            return
+        common = [
+            (b"cache-control", IMMUTABLE),
+            (b"etag", script.etag),
+            (b"vary", b"accept-encoding"),
+            *PUBLIC,
+        ]
+        if _matches(_header(scope, b"if-none-match"), script.etag):
+            await self._send(scope, send, 304, common, b"")
+            return
+        accepts = _header(scope, b"accept-encoding") or b""
+        if b"gzip" in accepts:
+            body, encoding = script.gzipped, [(b"content-encoding", b"gzip")]
+        else:
+            body, encoding = script.body, []
+        headers = [
+            (b"content-type", b"text/javascript; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *encoding,
+            *common,
+        ]
+        await self._send(scope, send, 200, headers, body)
+
+    def _snapshot(self) -> Snapshot | None:
+        return self.keeper.current
+
+    async def _answer(
+        self, scope: Scope, send: Send, encoded: Encoded, cache: bytes, extra: Headers
+    ) -> None:
+        if _matches(_header(scope, b"if-none-match"), encoded.etag):
+            headers = [(b"etag", encoded.etag), (b"cache-control", cache), *PUBLIC, *extra]
+            await self._send(scope, send, 304, headers, b"")
+            return
+        headers = [
+            (b"content-type", encoded.media_type),
+            (b"content-length", str(len(encoded.body)).encode()),
+            (b"etag", encoded.etag),
+            (b"cache-control", cache),
+            *PUBLIC,
+            *extra,
+        ]
+        await self._send(scope, send, 200, headers, encoded.body)
+
+    async def _error(self, scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+        body = json.dumps({"error": code, "message": message}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            # Short: a campaign created a minute from now should not stay a cached 404.
+            (b"cache-control", b"public, max-age=5"),
+            *PUBLIC,
+        ]
+        await self._send(scope, send, status, headers, body)
+
+    async def _unavailable(self, scope: Scope, send: Send) -> None:
+        body = b'{"error":"unavailable","message":"progress is not loaded yet; retry shortly"}'
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"retry-after", b"2"),
+            *PUBLIC,
+        ]
+        await self._send(scope, send, 503, headers, body)
+
+    @staticmethod
+    async def _send(scope: Scope, send: Send, status: int, headers: Headers, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+def read_css() -> str:
+    path = widgets_dir() / "widget.css"
+    return path.read_text() if path.is_file() else ""
+
+
+def describe(keeper: SnapshotKeeper) -> dict[str, Any]:
+    status = keeper.status()
+    return {
+        "loaded": status.loaded,
+        "healthy": status.healthy,
+        "age_seconds": None if status.age_seconds is None else round(status.age_seconds, 3),
+        "error": status.error,
+    }

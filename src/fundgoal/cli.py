@@ -65,12 +65,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         for problem in problems:
             print(f"fundgoal: refusing to start: {problem}", file=sys.stderr)
         return 1
-    _run_server(args.host, args.port, args.workers)
+    _run_server(
+        args.host, args.port, args.workers, json_logs=settings.log_json or settings.production
+    )
     return 0
 
 
-def _run_server(host: str, port: int, workers: int) -> None:
+def _run_server(host: str, port: int, workers: int, *, json_logs: bool = False) -> None:
     import uvicorn
+
+    from .logs import uvicorn_log_config
 
     print(f"fundgoal: serving on http://{host}:{port} with {workers} worker(s)", file=sys.stderr)
     uvicorn.run(
@@ -83,6 +87,7 @@ def _run_server(host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=30,  # let in-flight webhooks finish on SIGTERM
+        log_config=uvicorn_log_config(json_logs),
     )
 
 

@@ -22,6 +22,7 @@ from ..db import make_engine
 from . import errors, pages
 from .context import AppContext
 from .embed import WidgetFastPath
+from .middleware import Metrics, RequestContext, SecurityHeaders
 
 log = logging.getLogger("fundgoal.web")
 
@@ -33,8 +34,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         *pages.routes,
     ]
     middleware: list[Middleware] = [
-        # Outermost: the widget's URLs are answered from memory before any routing.
+        Middleware(Metrics, metrics=context.metrics),
+        # Then the widget's URLs, answered from memory before any routing or per-request work.
         Middleware(WidgetFastPath, keeper=context.snapshots, settings=settings),
+        Middleware(RequestContext),
+        Middleware(SecurityHeaders, settings=settings),
     ]
 
     @contextlib.asynccontextmanager

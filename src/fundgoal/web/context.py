@@ -10,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..config import Settings
-from ..resources import templates_dir, widgets_dir
+from ..resources import templates_dir
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
+from .middleware import MetricSet
 
 
 @dataclass
@@ -21,6 +22,7 @@ class AppContext:
     engine: Engine
     jinja: Environment
     snapshots: SnapshotKeeper
+    metrics: MetricSet
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine) -> AppContext:
@@ -30,14 +32,13 @@ class AppContext:
             auto_reload=False,
         )
         jinja.globals["public_url"] = settings.public_url
-        css_path = widgets_dir() / "widget.css"
-        css = css_path.read_text() if css_path.is_file() else ""
-        renderer = Renderer(jinja, settings.public_url, css)
+        renderer = Renderer(jinja, settings.public_url)
         return cls(
             settings=settings,
             engine=engine,
             jinja=jinja,
             snapshots=SnapshotKeeper(engine, renderer),
+            metrics=MetricSet(),
         )
 
     async def campaigns_changed(self) -> None:

@@ -278,11 +278,6 @@ class WidgetFastPath:
         )
 
 
-def read_css() -> str:
-    path = widgets_dir() / "widget.css"
-    return path.read_text() if path.is_file() else ""
-
-
 def describe(keeper: SnapshotKeeper) -> dict[str, Any]:
     status = keeper.status()
     return {

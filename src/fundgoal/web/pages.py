@@ -36,6 +36,20 @@ async def demo_article(request: Request) -> Response:
     return HTMLResponse(body)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition. Campaign gauges come from the snapshot: no database work."""
+    context = ctx(request)
+    snapshot = context.snapshots.current
+    if snapshot is not None:
+        for campaign in snapshot.campaigns.values():
+            context.metrics.raised.labels(campaign.slug, campaign.currency).set(campaign.raised)
+            context.metrics.donors.labels(campaign.slug).set(campaign.donors)
+    context.metrics.snapshot_rebuilds.set(context.snapshots.rebuilds)
+    context.metrics.snapshot_rebuild_seconds.set(context.snapshots.last_rebuild_seconds)
+    body, media_type = context.metrics.exposition()
+    return Response(body, media_type=media_type, headers={"cache-control": "no-store"})
+
+
 async def home(_request: Request) -> Response:
     return RedirectResponse("/demo", status_code=307)
 
@@ -44,4 +58,5 @@ routes = [
     Route("/", home),
     Route("/healthz", healthz),
     Route("/demo", demo_article),
+    Route("/metrics", metrics),
 ]

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 
 from ..config import Settings, load_settings
 from ..db import make_engine
-from . import errors, pages
+from . import errors, openapi, pages
 from .context import AppContext
 from .embed import WidgetFastPath
 from .middleware import Metrics, RequestContext, SecurityHeaders
@@ -32,6 +32,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
 
     routes: list[BaseRoute] = [
         *pages.routes,
+        *openapi.routes,
     ]
     middleware: list[Middleware] = [
         Middleware(Metrics, metrics=context.metrics),

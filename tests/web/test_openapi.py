@@ -13,10 +13,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from fundgoal import db
 from fundgoal.config import Settings
@@ -31,7 +30,7 @@ def fuzzed_app(settings: Settings, engine: Engine) -> Iterator[Starlette]:
         seed_demo(s)
     app = create_app(settings, engine=engine)
     app.state.ctx.snapshots.refresh()
-    yield app
+    return app
 
 
 OPERATIONS = [(path, method.upper()) for path, item in SPEC["paths"].items() for method in item]

@@ -62,7 +62,8 @@ def test_demo_article_shows_the_campaign_from_the_database(site: str, page: Page
     labels = page.locator("[data-fundgoal=demo] .l").all_text_contents()
     assert labels == ["$5,000", "$2,500", "$0"]
     api = [u for u in requests if "/api/campaigns" in u]
-    assert len(api) == 1 and api[0].endswith("/api/campaigns?c=demo:en")
+    assert len(api) == 1
+    assert api[0].endswith("/api/campaigns?c=demo:en")
     assert all(u.startswith(site) for u in requests)  # no third-party requests
     assert page.context.cookies() == []
 
@@ -104,7 +105,8 @@ def test_embed_page_and_badge_render(site: str, page: Page) -> None:
         "aria-valuetext", "1\u202f460\xa0$US collectés sur 5\u202f000\xa0$US"
     )
     box = progress.bounding_box()
-    assert box is not None and box["width"] > 100
+    assert box is not None
+    assert box["width"] > 100
     page.goto(f"{site}/campaigns/demo/badge.svg")
     assert page.locator("svg").get_attribute("role") == "img"
 

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         for count in campaign_steps:
             with db.transaction(engine) as s:
                 while made < count:
-                    c = campaign_service.create(
+                    campaign_service.create(
                         s,
                         campaign_service.CampaignSpec(
                             slug=f"c-{made}",
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     made += 1
                 first = campaign_store.by_slug(s, "c-0")
-                assert first is not None and first.id is not None
+                assert first is not None
+                assert first.id is not None
                 cid0 = first.id
             row(f"{count} campaigns")
         filled = 0

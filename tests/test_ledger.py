@@ -255,3 +255,30 @@ def test_offline_entries_are_authoritative(session: Session) -> None:
     assert c.donors == 0
     assert c.id is not None
     assert ledger.recompute(session, c.id).raised == 0
+
+
+def test_anonymity_once_asked_for_holds(engine: Engine) -> None:
+    cid = new_campaign(engine)
+    apply_all(
+        engine,
+        [
+            stripe_fact("pi_anon", cid, amount=100, status="succeeded"),
+            stripe_fact("pi_anon", cid, anonymous=True),
+            stripe_fact("pi_anon", cid, anonymous=False),
+        ],
+    )
+    with db.transaction(engine) as s:
+        entry = ledger.find_entry(s, "stripe", "pi_anon")
+        assert entry is not None and entry.anonymous is True
+
+
+def test_an_entry_read_before_the_lock_is_read_again(engine: Engine) -> None:
+    cid = new_campaign(engine)
+    apply_all(engine, [stripe_fact("pi_stale", cid, amount=1000, status="succeeded")])
+    with db.transaction(engine) as reader:
+        stale = ledger.find_entry(reader, "stripe", "pi_stale")  # loaded into this session
+        assert stale is not None
+        apply_all(engine, [stripe_fact("pi_stale", None, amount_refunded=400)])  # another writer
+        ledger.apply(reader, stripe_fact("pi_stale", None, amount_refunded=100))
+    stored, derived = totals(engine, cid)
+    assert stored.raised == derived.raised == 600

@@ -153,7 +153,6 @@ _SCALAR_FIRST_WINS = (
     "donor_name",
     "donor_email",
     "message",
-    "anonymous",
     "attempt_id",
     "checkout_session_id",
     "payment_intent_id",
@@ -177,6 +176,8 @@ def _merge(entry: LedgerEntry, fact: Fact) -> None:
         value = getattr(fact, name)
         if value is not None and getattr(entry, name) is None:
             setattr(entry, name, value)
+    if fact.anonymous:
+        entry.anonymous = True  # a donor's wish to stay anonymous, once said, holds
     if fact.currency and not entry.currency:
         entry.currency = fact.currency
     if fact.amount is not None:
@@ -230,10 +231,12 @@ def _lock_campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 def find_entry(session: Session, provider: str, ref: str) -> LedgerEntry | None:
+    # populate_existing: an entry read into this session earlier (before the campaign lock)
+    # must be re-read, or a concurrent writer's committed state would be merged over stale data.
     return session.scalars(
-        select(LedgerEntry).where(
-            and_(col(LedgerEntry.provider) == provider, col(LedgerEntry.provider_ref) == ref)
-        )
+        select(LedgerEntry)
+        .where(and_(col(LedgerEntry.provider) == provider, col(LedgerEntry.provider_ref) == ref))
+        .execution_options(populate_existing=True)
     ).first()
 
 

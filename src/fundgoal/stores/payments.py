@@ -8,7 +8,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from ..models import LedgerEntry, ProcessedEvent, utcnow
+from ..models import DonationAttempt, LedgerEntry, ProcessedEvent, utcnow
 
 
 def seen(session: Session, event_id: str) -> bool:
@@ -75,9 +75,13 @@ def entries_for_attempt(session: Session, attempt_id: str) -> Sequence[LedgerEnt
 
 
 def wall_entries(session: Session, campaign_id: int, limit: int) -> Sequence[LedgerEntry]:
+    # The donor's choice is read from our attempt as well as from the entry: the ledger's
+    # first-wins merge keeps a new entry's default anonymous=False over a later fact's True.
     return session.scalars(
         select(LedgerEntry)
+        .outerjoin(DonationAttempt, col(DonationAttempt.id) == col(LedgerEntry.attempt_id))
         .where(
+            or_(col(DonationAttempt.id).is_(None), col(DonationAttempt.anonymous).is_(False)),
             col(LedgerEntry.campaign_id) == campaign_id,
             col(LedgerEntry.counted) > 0,
             col(LedgerEntry.anonymous).is_(False),

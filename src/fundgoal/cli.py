@@ -16,6 +16,7 @@ from . import db
 from .config import ConfigError, Settings, load_settings
 from .errors import DomainError
 from .money import format_money
+from .payments import Gateway
 from .progress import OverGoalPolicy, bar_state
 from .services import admins as admin_service
 from .services import campaigns as campaign_service
@@ -212,6 +213,13 @@ def cmd_stripe_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from .payments.stripe import StripeGateway  # the library loads only for this command
 
     engine = _engine(settings)
+    try:
+        return _reconcile(args, engine, StripeGateway(settings))
+    finally:
+        engine.dispose()
+
+
+def _reconcile(args: argparse.Namespace, engine: Engine, gateway: Gateway) -> int:
     _require_schema(engine)
     since = (
         datetime.combine(args.since, time.min, tzinfo=UTC)
@@ -222,7 +230,7 @@ def cmd_stripe_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     def progress(kind: str, count: int) -> None:
         print(f"\rchecked {count} objects ({kind.replace('_', ' ')})", end="", file=sys.stderr)
 
-    report = stripe_events.reconcile(engine, StripeGateway(settings), since, progress=progress)
+    report = stripe_events.reconcile(engine, gateway, since, progress=progress)
     if report.checked:
         print(file=sys.stderr)  # end the progress line
     print(

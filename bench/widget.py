@@ -78,7 +78,7 @@ def server(factory: str, env: dict[str, str], core: str | None) -> Iterator[str]
 
 
 def wrk(url: str, seconds: float, headers: dict[str, str], core: str | None) -> float:
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency"]
+    command = ["wrk", "-t1", "-c32", f"-d{max(int(seconds), 1)}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)

@@ -22,7 +22,7 @@ from ..db import make_engine
 from ..payments import Gateway
 from ..payments.stripe import StripeGateway
 from ..payments.testmode import TestModeGateway
-from . import donate, errors, pages, webhooks
+from . import donate, errors, openapi, pages, webhooks
 from .context import AppContext
 from .embed import WidgetFastPath
 from .middleware import Metrics, RequestContext, SecurityHeaders
@@ -43,6 +43,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         *pages.routes,
+        *openapi.routes,
         *donate.routes,
         *webhooks.routes,
     ]

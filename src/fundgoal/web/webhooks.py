@@ -47,8 +47,9 @@ async def stripe_webhook(request: Request) -> Response:
     context = ctx(request)
     secret = context.settings.stripe_webhook_secret.reveal()
     if not secret:
+        # 404, not 5xx: nothing is broken, and a sender should not keep retrying.
         return _answer(
-            503, "disabled", "STRIPE_WEBHOOK_SECRET is not set: the webhook endpoint is disabled"
+            404, "disabled", "STRIPE_WEBHOOK_SECRET is not set: the webhook endpoint is disabled"
         )
     try:
         body = await _read_body(request)

@@ -379,3 +379,42 @@ def test_disabled_without_a_webhook_secret(stripe_settings: Any, engine: Engine)
         answer = client.post("/webhooks/stripe", content=body, headers={"stripe-signature": header})
     assert answer.status_code == 404
     assert json.loads(answer.text)["error"] == "disabled"
+
+
+def test_other_products_on_the_same_account_are_ignored(
+    stripe_client: TestClient, engine: Engine
+) -> None:
+    campaign(engine)
+    base = {"object": "event", "livemode": False, "created": int(time.time())}
+    charge = {
+        "id": "ch_other",
+        "object": "charge",
+        "amount": 999,
+        "amount_refunded": 999,
+        "currency": "usd",
+        "metadata": {},
+        "payment_intent": None,
+        "status": "succeeded",
+    }
+    invoice = {
+        "id": "in_other",
+        "object": "invoice",
+        "amount_paid": 999,
+        "currency": "usd",
+        "parent": {"subscription_details": {"subscription": "sub_other", "metadata": {}}},
+    }
+    subscription = {"id": "sub_other", "object": "subscription", "metadata": {}}
+    for n, (kind, obj) in enumerate(
+        [
+            ("charge.refunded", charge),
+            ("invoice.paid", invoice),
+            ("customer.subscription.deleted", subscription),
+        ]
+    ):
+        answer = deliver(
+            stripe_client, {**base, "id": f"evt_other_{n}", "type": kind, "data": {"object": obj}}
+        )
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "ignored"
+    assert entries(engine) == []
+    assert {e.outcome for e in processed(engine).values()} == {"ignored"}

@@ -180,9 +180,10 @@ def _phrases(locale: str) -> dict[str, str]:
 class Renderer:
     """Turns CampaignData into the bar's forms. Pure; holds only configuration."""
 
-    def __init__(self, jinja: Environment, public_url: str) -> None:
+    def __init__(self, jinja: Environment, public_url: str, css: str) -> None:
         self.jinja = jinja
         self.public_url = public_url
+        self.css = css
 
     def view(self, c: CampaignData, locale: str, today: date) -> dict[str, Any]:
         """The progress JSON for one campaign in one locale."""
@@ -273,7 +274,7 @@ class Renderer:
 
     def html(self, c: CampaignData, locale: str, today: date, options: EmbedOptions) -> Encoded:
         body = self.jinja.get_template("embed.html").render(
-            v=self.view(c, locale, today), options=options
+            v=self.view(c, locale, today), options=options, css=self.css
         )
         return Encoded.of(body.encode(), "text/html; charset=utf-8")
 

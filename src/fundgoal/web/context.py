@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..config import Settings
-from ..resources import templates_dir
+from ..resources import templates_dir, widgets_dir
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
 from .middleware import MetricSet
@@ -32,7 +32,8 @@ class AppContext:
             auto_reload=False,
         )
         jinja.globals["public_url"] = settings.public_url
-        renderer = Renderer(jinja, settings.public_url)
+        # The embed page inlines the loader's own stylesheet, so both forms look the same.
+        renderer = Renderer(jinja, settings.public_url, (widgets_dir() / "widget.css").read_text())
         return cls(
             settings=settings,
             engine=engine,

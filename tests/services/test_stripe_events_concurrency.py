@@ -22,7 +22,7 @@ from fundgoal.payments.stripe import StripeGateway
 from fundgoal.web.app import create_app
 from tests.conftest import clean_postgres
 from tests.fakestripe import FakeStripeServer
-from tests.services.test_stripe_events import one_donation
+from tests.services.test_stripe_events import forget_payments, one_donation
 from tests.stripe_support import campaign, raised, sign
 
 
@@ -85,7 +85,10 @@ def test_twenty_concurrent_deliveries_count_once(
             random.Random(seed).shuffle(mine)
             return [_post(url, body, header) for body, header in mine]
 
-        with ThreadPoolExecutor(20) as pool:
-            results = list(pool.map(worker, range(20)))
-    assert all(status == 200 for statuses in results for status in statuses)
-    assert raised(engine, "spring") == (4000, 1)
+        # A few rounds from an empty ledger: each interleaving is a new chance for a race.
+        for round_ in range(3):
+            forget_payments(engine)
+            with ThreadPoolExecutor(20) as pool:
+                results = list(pool.map(worker, range(round_ * 20, round_ * 20 + 20)))
+            assert all(status == 200 for statuses in results for status in statuses)
+            assert raised(engine, "spring") == (4000, 1)

@@ -1,15 +1,16 @@
 """Stripe's events and objects, translated into ledger facts and applied once.
 
 A webhook goes: signature check (payments.stripe.verify_event), livemode check, then one
-transaction that translates the event, claims its id in processed_event (insert with
-on-conflict-do-nothing: a duplicate stops there), applies the facts to the ledger and commits.
+translation of the event, then one transaction that claims its id in processed_event (insert
+with on-conflict-do-nothing: a duplicate stops there), applies the facts to the ledger and
+commits.
 The caller answers 2xx only after that commit, and 5xx on any exception so Stripe retries.
 
 Translation reads the event's object and, where it lacks what the ledger needs (a refund names
 only its charge; a charge may carry no metadata), fetches the current object from Stripe. It
-runs before the claim so that no database write lock is held while Stripe is asked (SQLite has
-one lock for the whole file); facts are absolute state, so nothing read before the claim can
-make a later apply wrong.
+runs before the claim, in a read-only session, so that no database write lock is held while
+Stripe is asked (SQLite has one lock for the whole file); facts are absolute state, so nothing
+read before the claim can make a later apply wrong.
 
 `fundgoal stripe reconcile` lists the same objects and sends them through the same translation,
 so a missed webhook and a replayed one converge on the same ledger.
@@ -389,9 +390,12 @@ class Translator:
             self.session, self.provider, payment_intent, charge_id
         )
         if entry is not None:
+            # Always name the campaign: without it ledger.apply reads the entry before taking
+            # the campaign lock, and a concurrent writer could make that read stale.
             return ledger.Fact(
                 provider=self.provider,
                 ref=entry.provider_ref,
+                campaign_id=entry.campaign_id,
                 charge_id=charge_id,
                 payment_intent_id=payment_intent,
             )
@@ -408,10 +412,16 @@ class Translator:
         if not _ours(metadata):
             if payment_intent:
                 invoice_id = self.gateway.invoice_for_payment_intent(payment_intent)
-                if invoice_id and ledger.find_entry(self.session, self.provider, invoice_id):
+                month = (
+                    ledger.find_entry(self.session, self.provider, invoice_id)
+                    if invoice_id
+                    else None
+                )
+                if invoice_id and month is not None:
                     return ledger.Fact(
                         provider=self.provider,
                         ref=invoice_id,
+                        campaign_id=month.campaign_id,
                         charge_id=charge_id,
                         payment_intent_id=payment_intent,
                     )
@@ -493,7 +503,7 @@ class Translator:
 
 
 def _update_attempt(session: Session, update: AttemptUpdate) -> None:
-    attempt = attempt_store.get(session, update.attempt_id)
+    attempt = attempt_store.get_for_update(session, update.attempt_id)
     if attempt is None:
         return
     if update.status and _ATTEMPT_RANK.get(update.status, 0) > _ATTEMPT_RANK.get(attempt.status, 0):
@@ -550,12 +560,15 @@ def _handle(
         return Outcome("ignored", detail="livemode does not match the API key")
     if kind not in HANDLED:
         return Outcome("ignored", detail=f"event type {kind} is not used")
-    with Session(engine) as peek:
-        if payment_store.seen(peek, event_id):
+    # Translate in a read-only session of its own: the facts and marks it yields are plain
+    # values, so the writing transaction below loads every row afresh after its locks (an
+    # entry read here could be stale by then, and the ledger must see the current one).
+    with Session(engine) as reader:
+        if payment_store.seen(reader, event_id):
             return Outcome("duplicate")
+        translation = Translator(reader, gateway, provider).event(event)
     try:
         with db.transaction(engine) as session:
-            translation = Translator(session, gateway, provider).event(event)
             if not payment_store.claim(session, event_id, provider, kind):
                 return Outcome("duplicate")
             changed = apply_translation(session, translation)
@@ -606,8 +619,9 @@ def reconcile(
                     progress(kind, report.checked)
                 name = f"{kind[:-1].replace('_', ' ')} {obj.get('id')}"
                 try:
+                    with Session(engine) as reader:
+                        translation = Translator(reader, gateway, provider).reconciled(kind, obj)
                     with db.transaction(engine) as session:
-                        translation = Translator(session, gateway, provider).reconciled(kind, obj)
                         changed = apply_translation(session, translation)
                 except ledger.LedgerError as exc:
                     report.problems.append(f"{name}: {exc.message}")

@@ -21,6 +21,11 @@ def get(session: Session, attempt_id: str) -> DonationAttempt | None:
     return session.get(DonationAttempt, attempt_id)
 
 
+def get_for_update(session: Session, attempt_id: str) -> DonationAttempt | None:
+    """The attempt, re-read and row-locked (PostgreSQL) for a read-modify-write."""
+    return session.get(DonationAttempt, attempt_id, with_for_update=True, populate_existing=True)
+
+
 def by_checkout_session(session: Session, checkout_session_id: str) -> DonationAttempt | None:
     return session.scalars(
         select(DonationAttempt).where(

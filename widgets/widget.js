@@ -1,6 +1,6 @@
 /* fundgoal embed: ONE cookieless, cacheable GET /api/campaigns?c=slug:locale,… renders a bar in
 each [data-fundgoal] host's shadow root; height reserved first (no layout shift), refetched when
-the tab is shown again, textContent only. C is widget.css verbatim. */
+the tab is shown again (revalidating), textContent only. C is widget.css verbatim. */
 (()=>{
 let D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]')].pop(),C=`:host{display:block}
 .p{display:block;min-height:160px}.p.c{min-height:48px}
@@ -53,13 +53,13 @@ o=E(w,'o');E(o,'s',[a.donors!='false'&&F.donors,F.deadline].filter(Boolean).join
 if(a.button!='false')v.status=='active'&&/^https?:/.test(v.donate_url)?A(E(o||w,'bt',F.button,'a'),{href:v.donate_url,target:'_blank'}):c||E(o,'s',F.closed);
 a.accent&&CSS.supports('color',a.accent)&&w.style.setProperty('--a',a.accent);
 V(w,'p',x.P||0);Z(x.r,w);t.offsetWidth;V(w,'p',x.P=P);x.j=j},
-G=()=>{
+G=n=>{
 for(let e of D.querySelectorAll('[data-fundgoal]')){
 let a=e.dataset,k=a.fundgoal+':'+(a.locale||D.documentElement.lang||'en'),c=a.compact!=null&&a.compact!='false',r;
 if(!e.shadowRoot&&/^[a-z0-9-]{1,64}:[\w-]{1,35}$/.test(k))try{Z(r=e.attachShadow({mode:'open'}),E(0,c?'p c':'p','','slot'));H.push({e,r,k,a,c})}catch(_){}}
 let h=H=H.filter(x=>x.e.isConnected),K=[...new Set(h.map(x=>x.k))].sort().join();
-K&&fetch(new URL(s.src).origin+'/api/campaigns?c='+K,{credentials:'omit',mode:'cors'}).then(r=>r.json()).then(j=>j.items||{},_=>({})).then(I=>{
+K&&fetch(new URL(s.src).origin+'/api/campaigns?c='+K,{credentials:'omit',mode:'cors',cache:n?'no-cache':'default'}).then(r=>r.json()).then(j=>j.items||{},_=>({})).then(I=>{
 for(let x of h){let v=I[x.k];v&&!v.error?U(x,v):x.j||(x.r.lastChild.className='')}})};
-if(s){D.readyState=='loading'?D.addEventListener('DOMContentLoaded',G):G();
-D.addEventListener('visibilitychange',()=>D.hidden||G())}
+if(s){D.readyState=='loading'?D.addEventListener('DOMContentLoaded',()=>G()):G();
+D.addEventListener('visibilitychange',()=>D.hidden||G(1))}
 })();

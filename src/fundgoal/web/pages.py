@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,9 +23,14 @@ async def healthz(request: Request) -> Response:
     try:
         await run_in_threadpool(db.ping, context.engine)
     except SQLAlchemyError:
-        body = {"status": "degraded", "database": "unreachable", "widget": widget}
+        body = {
+            "status": "degraded",
+            "database": "unreachable",
+            "widget": widget,
+            "worker": os.getpid(),
+        }
         return JSONResponse(body, status_code=503, headers={"cache-control": "no-store"})
-    body = {"status": "ok", "database": "ok", "widget": widget}
+    body = {"status": "ok", "database": "ok", "widget": widget, "worker": os.getpid()}
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
 

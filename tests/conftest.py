@@ -22,6 +22,9 @@ from sqlmodel import Session
 from fundgoal import db
 from fundgoal.config import Settings
 
+# The payment tests' fixtures (the fake Stripe server, an app pointed at it).
+pytest_plugins = ["tests.stripe_support"]
+
 PG_SERVER = os.environ.get("FUNDGOAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
 TABLES = (

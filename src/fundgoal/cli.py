@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -16,9 +16,11 @@ from . import db
 from .config import ConfigError, Settings, load_settings
 from .errors import DomainError
 from .money import format_money
+from .payments import Gateway
 from .progress import OverGoalPolicy, bar_state
 from .services import admins as admin_service
 from .services import campaigns as campaign_service
+from .services import stripe_events
 from .services.demo import seed_demo
 from .stores import campaigns as campaign_store
 
@@ -202,6 +204,45 @@ def cmd_campaign_show(args: argparse.Namespace, settings: Settings) -> int:
     return 3
 
 
+RECONCILE_DEFAULT_DAYS = 30  # Stripe keeps events 30 days; older gaps are rare and deliberate
+
+
+def cmd_stripe_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.test_mode_payments:
+        raise CliError("reconcile needs STRIPE_SECRET_KEY: test mode has no Stripe account")
+    from .payments.stripe import StripeGateway  # the library loads only for this command
+
+    engine = _engine(settings)
+    try:
+        return _reconcile(args, engine, StripeGateway(settings))
+    finally:
+        engine.dispose()
+
+
+def _reconcile(args: argparse.Namespace, engine: Engine, gateway: Gateway) -> int:
+    _require_schema(engine)
+    since = (
+        datetime.combine(args.since, time.min, tzinfo=UTC)
+        if args.since
+        else datetime.now(UTC) - timedelta(days=RECONCILE_DEFAULT_DAYS)
+    )
+
+    def progress(kind: str, count: int) -> None:
+        print(f"\rchecked {count} objects ({kind.replace('_', ' ')})", end="", file=sys.stderr)
+
+    report = stripe_events.reconcile(engine, gateway, since, progress=progress)
+    if report.checked:
+        print(file=sys.stderr)  # end the progress line
+    print(
+        f"checked {report.checked} Stripe objects since {since.date().isoformat()}: "
+        f"{report.changed} changed, {report.ignored} not fundgoal's or nothing to do, "
+        f"{len(report.problems)} could not be reconciled"
+    )
+    for problem in report.problems:
+        print(f"  not reconciled: {problem}", file=sys.stderr)
+    return 1 if report.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundgoal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -251,6 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="one campaign, stored totals against the ledger")
     show.add_argument("slug")
     show.set_defaults(handler=cmd_campaign_show)
+
+    stripe_cmd = sub.add_parser("stripe", help="Stripe maintenance")
+    ssub = stripe_cmd.add_subparsers(dest="stripe_command", required=True, metavar="ACTION")
+    reconcile = ssub.add_parser(
+        "reconcile",
+        help="apply Checkout Sessions, invoices, refunds and disputes the ledger missed",
+    )
+    reconcile.add_argument(
+        "--since",
+        type=_date,
+        help=f"first day to look at (default: {RECONCILE_DEFAULT_DAYS} days ago)",
+    )
+    reconcile.set_defaults(handler=cmd_stripe_reconcile)
     return parser
 
 

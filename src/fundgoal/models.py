@@ -131,6 +131,10 @@ class ProcessedEvent(SQLModel, table=True):
     provider: str = Field(max_length=16)
     type: str = Field(max_length=100)
     received_at: datetime = Field(default_factory=utcnow)
+    # What the event did: applied | unchanged | ignored | unresolved (logged with the reason in
+    # detail, and left for `fundgoal stripe reconcile` to retry).
+    outcome: str | None = Field(default=None, max_length=32)
+    detail: str | None = Field(default=None, max_length=255)
 
 
 class DonationAttempt(SQLModel, table=True):
@@ -147,9 +151,13 @@ class DonationAttempt(SQLModel, table=True):
     message: str | None = Field(default=None, max_length=1000)
     anonymous: bool = False
     checkout_session_id: str | None = Field(default=None, max_length=255, index=True)
-    status: str = Field(default="created", max_length=16)  # created | redirected | failed
+    # created | redirected | failed (Checkout could not be opened) | completed | expired
+    status: str = Field(default="created", max_length=16)
     client_hash: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # Monthly gifts: the Stripe subscription, and when it ended (cancelled or unpaid).
+    subscription_id: str | None = Field(default=None, max_length=255, index=True)
+    ended_at: datetime | None = None
 
 
 class Admin(SQLModel, table=True):

@@ -19,7 +19,10 @@ from starlette.routing import BaseRoute
 
 from ..config import Settings, load_settings
 from ..db import make_engine
-from . import errors, openapi, pages
+from ..payments import Gateway
+from ..payments.stripe import StripeGateway
+from ..payments.testmode import TestModeGateway
+from . import donate, errors, openapi, pages, webhooks
 from .context import AppContext
 from .embed import WidgetFastPath
 from .middleware import Metrics, RequestContext, SecurityHeaders
@@ -27,12 +30,22 @@ from .middleware import Metrics, RequestContext, SecurityHeaders
 log = logging.getLogger("fundgoal.web")
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, payments: Gateway | None = None
+) -> Starlette:
     context = AppContext.build(settings, engine or make_engine(settings.database_url))
+    # Without a Stripe key outside production, donations go through the local test checkout.
+    gateway = payments or (
+        TestModeGateway(settings.public_url)
+        if settings.test_mode_payments
+        else StripeGateway(settings)
+    )
 
     routes: list[BaseRoute] = [
         *pages.routes,
         *openapi.routes,
+        *donate.routes,
+        *webhooks.routes,
     ]
     middleware: list[Middleware] = [
         Middleware(Metrics, metrics=context.metrics),
@@ -62,6 +75,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         lifespan=lifespan,
     )
     app.state.ctx = context
+    app.state.payments = gateway
     return app
 
 

@@ -1,0 +1,243 @@
+"""Stripe, through the official library: the only module in fundgoal that imports `stripe`.
+
+Everything crossing this boundary is a plain dict shaped like Stripe's JSON (webhook payloads,
+retrieved and listed objects), so the translation into ledger facts works the same on a
+webhook, on a fetched object and on reconcile's lists. Errors leave as ProviderError with a
+message fit for a log line: never the key, never a request body.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import stripe
+from stripe.params.checkout import SessionCreateParams
+
+from ..config import Settings
+from . import (
+    CheckoutRequest,
+    CheckoutSession,
+    PayloadError,
+    ProviderError,
+    SignatureError,
+    StripeDict,
+)
+
+log = logging.getLogger("fundgoal.payments.stripe")
+
+# Checkout creation sits in front of a waiting donor: fail fast enough to show the retry page
+# while they are still looking. Idempotency keys make the library's retries safe.
+TIMEOUT_SECONDS = 15.0
+NETWORK_RETRIES = 2
+
+
+class TimeoutHttpClient(stripe.HTTPClient):
+    """urllib with a timeout (the library's urllib client has none, and requests/httpx are not
+    dependencies of ours); timeouts and refused connections are retryable."""
+
+    name = "urllib.request+timeout"
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        data = post_data.encode("utf-8") if isinstance(post_data, str) else post_data
+        req = urllib.request.Request(  # noqa: S310 (the URL is settings.stripe_api_base)
+            url, data=data, headers=dict(headers or {}), method=method.upper()
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout) as response:  # noqa: S310
+                body, status, raw = response.read(), response.status, response.headers
+        except urllib.error.HTTPError as exc:
+            body, status, raw = exc.read(), exc.code, exc.headers
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
+                f"network error talking to Stripe ({type(reason).__name__})", should_retry=True
+            ) from exc
+        return body, status, {k.lower(): v for k, v in raw.items()}
+
+    def request_stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        raise NotImplementedError("fundgoal never streams from Stripe")
+
+    def close(self) -> None:
+        pass
+
+
+def checkout_params(request: CheckoutRequest) -> SessionCreateParams:
+    """The Checkout Session we ask for: one line item priced inline at the validated amount."""
+    price_data: dict[str, Any] = {
+        "currency": request.currency.lower(),
+        "unit_amount": request.amount,
+        "product_data": {"name": f"Donation to {request.campaign_title}"[:250]},
+    }
+    params: dict[str, Any] = {
+        "line_items": [{"quantity": 1, "price_data": price_data}],
+        "metadata": request.metadata,
+        "client_reference_id": request.attempt_id,
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+    }
+    if request.frequency == "monthly":
+        price_data["recurring"] = {"interval": "month"}
+        params["mode"] = "subscription"
+        params["subscription_data"] = {"metadata": request.metadata}
+    else:
+        params["mode"] = "payment"
+        params["submit_type"] = "donate"
+        params["payment_intent_data"] = {"metadata": request.metadata}
+    return cast(SessionCreateParams, params)
+
+
+def _provider_error(exc: stripe.StripeError, doing: str) -> ProviderError:
+    """A safe, loggable error: the class, HTTP status and Stripe's request id, never a secret."""
+    request_id = getattr(exc, "request_id", None) or "-"
+    kind = type(exc).__name__
+    log.warning(
+        "stripe %s failed: %s status=%s request_id=%s", doing, kind, exc.http_status, request_id
+    )
+    if isinstance(exc, stripe.RateLimitError):
+        return ProviderError("Stripe is busy right now; please try again in a minute.", status=503)
+    if isinstance(exc, stripe.APIConnectionError):
+        return ProviderError("We could not reach Stripe; please try again.", status=503)
+    return ProviderError(
+        "The payment service answered with an error; please try again.", status=502
+    )
+
+
+class StripeGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        retries: int = NETWORK_RETRIES,
+    ) -> None:
+        key = settings.stripe_secret_key.reveal()
+        self._livemode = key.startswith(("sk_live_", "rk_live_"))
+        self.client = stripe.StripeClient(
+            key,
+            base_addresses={"api": settings.stripe_api_base},
+            http_client=TimeoutHttpClient(timeout),
+            max_network_retries=retries,
+        )
+
+    @property
+    def livemode(self) -> bool:
+        return self._livemode
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        try:
+            session = self.client.v1.checkout.sessions.create(
+                params=checkout_params(request),
+                # One attempt, one session: a retried request returns the first session.
+                options={"idempotency_key": request.attempt_id},
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error(exc, "checkout session creation") from None
+        if not session.url:
+            raise ProviderError("Stripe returned a checkout session without a URL.", status=502)
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def retrieve_charge(self, charge_id: str) -> StripeDict:
+        try:
+            return self.client.v1.charges.retrieve(charge_id).to_dict()
+        except stripe.StripeError as exc:
+            raise _provider_error(exc, "charge retrieval") from None
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> StripeDict:
+        try:
+            return self.client.v1.payment_intents.retrieve(
+                payment_intent_id, params={"expand": ["latest_charge"]}
+            ).to_dict()
+        except stripe.StripeError as exc:
+            raise _provider_error(exc, "payment intent retrieval") from None
+
+    def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
+        """The invoice a subscription payment belongs to (PaymentIntents no longer say)."""
+        try:
+            page = self.client.v1.invoice_payments.list(
+                params={
+                    "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+                    "limit": 1,
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _provider_error(exc, "invoice payment lookup") from None
+        for payment in page.data:
+            invoice = payment.invoice
+            return invoice if isinstance(invoice, str) else invoice.id
+        return None
+
+    def list_objects(self, kind: str, since: datetime) -> Iterator[StripeDict]:
+        gte = int(since.timestamp())
+        v1 = self.client.v1
+        try:
+            if kind == "checkout_sessions":
+                pages: Any = v1.checkout.sessions.list(
+                    params={"created": {"gte": gte}, "limit": 100}
+                )
+            elif kind == "invoices":
+                pages = v1.invoices.list(params={"created": {"gte": gte}, "limit": 100})
+            elif kind == "refunds":
+                pages = v1.refunds.list(params={"created": {"gte": gte}, "limit": 100})
+            elif kind == "disputes":
+                pages = v1.disputes.list(params={"created": {"gte": gte}, "limit": 100})
+            else:
+                raise ValueError(f"unknown object kind {kind!r}")
+            for item in pages.auto_paging_iter():
+                yield item.to_dict()
+        except stripe.StripeError as exc:
+            raise _provider_error(exc, f"listing {kind}") from None
+
+
+def verify_event(payload: bytes, signature_header: str | None, secret: str) -> StripeDict:
+    """The event in a webhook body, after checking its signature and age (the library's default
+    tolerance). Raises SignatureError or PayloadError."""
+    if not signature_header:
+        raise SignatureError("missing Stripe-Signature header")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("the body is not UTF-8") from None
+    try:
+        event = stripe.Webhook.construct_event(text, signature_header, secret)
+    except stripe.SignatureVerificationError:
+        raise SignatureError("the Stripe-Signature header does not match this body") from None
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise PayloadError("the body is not a Stripe event") from None
+    values: StripeDict = event.to_dict()
+    if not isinstance(values.get("id"), str) or not isinstance(values.get("type"), str):
+        raise PayloadError("the event has no id or type")
+    if not isinstance(values.get("data"), dict) or not isinstance(
+        values["data"].get("object"), dict
+    ):
+        raise PayloadError("the event has no data.object")
+    return values
+
+
+def signature_header(payload: str, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header for a body (the test checkout signs what it delivers)."""
+    return str(stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp))

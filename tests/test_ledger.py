@@ -269,7 +269,8 @@ def test_anonymity_once_asked_for_holds(engine: Engine) -> None:
     )
     with db.transaction(engine) as s:
         entry = ledger.find_entry(s, "stripe", "pi_anon")
-        assert entry is not None and entry.anonymous is True
+        assert entry is not None
+        assert entry.anonymous is True
 
 
 def test_an_entry_read_before_the_lock_is_read_again(engine: Engine) -> None:

@@ -9,9 +9,7 @@ message fit for a log line: never the key, never a request body.
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -34,56 +32,6 @@ log = logging.getLogger("fundgoal.payments.stripe")
 # while they are still looking. Idempotency keys make the library's retries safe.
 TIMEOUT_SECONDS = 15.0
 NETWORK_RETRIES = 2
-
-
-class TimeoutHttpClient(stripe.HTTPClient):
-    """urllib with a timeout (the library's urllib client has none, and requests/httpx are not
-    dependencies of ours); timeouts and refused connections are retryable."""
-
-    name = "urllib.request+timeout"
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        data = post_data.encode("utf-8") if isinstance(post_data, str) else post_data
-        req = urllib.request.Request(  # noqa: S310 (the URL is settings.stripe_api_base)
-            url, data=data, headers=dict(headers or {}), method=method.upper()
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self._timeout) as response:  # noqa: S310
-                body, status, raw = response.read(), response.status, response.headers
-        except urllib.error.HTTPError as exc:
-            body, status, raw = exc.read(), exc.code, exc.headers
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
-                f"network error talking to Stripe ({type(reason).__name__})", should_retry=True
-            ) from exc
-        return body, status, {k.lower(): v for k, v in raw.items()}
-
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        raise NotImplementedError("fundgoal never streams from Stripe")
-
-    def close(self) -> None:
-        pass
 
 
 def checkout_params(request: CheckoutRequest) -> SessionCreateParams:
@@ -140,7 +88,9 @@ class StripeGateway:
         self.client = stripe.StripeClient(
             key,
             base_addresses={"api": settings.stripe_api_base},
-            http_client=TimeoutHttpClient(timeout),
+            # The library's own requests-based client: timeouts, connection reuse, and its
+            # retry logic classifies network failures for us.
+            http_client=stripe.RequestsClient(timeout=timeout),
             max_network_retries=retries,
         )
 

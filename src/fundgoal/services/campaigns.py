@@ -12,9 +12,10 @@ from sqlmodel import Session
 from .. import ledger
 from ..errors import Conflict, Invalid, NotFound
 from ..models import Campaign, CampaignStatus, utcnow
-from ..money import Money, normalize_currency
+from ..money import Money, known_locale, normalize_currency
 from ..progress import Milestone, OverGoalPolicy, validate_milestones
 from ..stores import audit, campaigns
+from ..stores import donations as donation_store
 
 SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
@@ -78,11 +79,12 @@ def create(
     validate_milestones(spec.milestones)
     if campaigns.by_slug(session, spec.slug) is not None:
         raise Conflict(f"a campaign called {spec.slug!r} already exists")
-    one = Money.from_major(1, currency).minor
-    minimum = spec.min_amount if spec.min_amount is not None else one
-    maximum = spec.max_amount if spec.max_amount is not None else 10_000 * one
-    if minimum <= 0 or maximum < minimum:
-        raise Invalid("the minimum gift must be positive and not above the maximum")
+    if len(spec.description) > 5000:
+        raise Invalid("a description is at most 5,000 characters")
+    presets, minimum, maximum = check_amounts(
+        currency, spec.preset_amounts, spec.min_amount, spec.max_amount
+    )
+    theme = check_theme(spec.theme) if spec.theme else {}
     campaign = campaigns.add(
         session,
         Campaign(
@@ -93,11 +95,11 @@ def create(
             milestones=milestones_json(spec.milestones),
             over_goal_policy=spec.over_goal_policy.value,
             deadline=spec.deadline,
-            preset_amounts=spec.preset_amounts or _default_presets(currency),
+            preset_amounts=presets,
             min_amount=minimum,
             max_amount=maximum,
             donor_wall=spec.donor_wall,
-            theme=spec.theme,
+            theme=theme,
         ),
     )
     audit.record(
@@ -152,6 +154,8 @@ def set_status(
     campaign = get(session, slug)
     if campaign.status == CampaignStatus.ARCHIVED and status != CampaignStatus.ARCHIVED:
         raise Conflict("an archived campaign is final")
+    if campaign.status == status.value:
+        raise Conflict(f"the campaign is already {status.value}")
     before = campaign.status
     campaign.status = status.value
     campaign.version += 1
@@ -190,3 +194,128 @@ def totals_report(session: Session, slug: str) -> TotalsReport:
     campaign = get(session, slug)
     assert campaign.id is not None
     return TotalsReport(campaign, ledger.stored(campaign), ledger.recompute(session, campaign.id))
+
+
+THEMES = ("auto", "light", "dark")
+ACCENT_RE = re.compile(r"#[0-9a-f]{6}")
+
+
+def check_theme(theme: dict[str, Any]) -> dict[str, Any]:
+    """The widget defaults an admin picks: locale, theme, accent colour, compact."""
+    locale = str(theme.get("locale") or "en")
+    if known_locale(locale) is None:
+        raise Invalid(f"{locale!r} is not a locale (like en, fr or pt-BR)")
+    chosen = str(theme.get("theme") or "auto")
+    if chosen not in THEMES:
+        raise Invalid("the theme is light, dark or auto")
+    accent = str(theme.get("accent") or "#0b6e4f").lower()
+    if not ACCENT_RE.fullmatch(accent):
+        raise Invalid("the accent colour is a hex colour like #0b6e4f")
+    compact = bool(theme.get("compact"))
+    return {"locale": locale, "theme": chosen, "accent": accent, "compact": compact}
+
+
+def check_amounts(
+    currency: str, presets: list[int], minimum: int | None, maximum: int | None
+) -> tuple[list[int], int, int]:
+    one = Money.from_major(1, currency).minor
+    low = minimum if minimum is not None else one
+    high = maximum if maximum is not None else 10_000 * one
+    if low <= 0 or high < low:
+        raise Invalid("the minimum gift must be positive and not above the maximum")
+    if len(presets) > 8:
+        raise Invalid("at most 8 preset amounts")
+    for amount in presets:
+        if not low <= amount <= high:
+            raise Invalid("every preset amount must lie between the minimum and maximum gift")
+    if sorted(set(presets)) != presets:
+        raise Invalid("preset amounts must increase, without repeats")
+    return presets or [p for p in _default_presets(currency) if low <= p <= high], low, high
+
+
+def update(
+    session: Session,
+    slug: str,
+    spec: CampaignSpec,
+    *,
+    actor: str,
+    admin_id: int | None = None,
+    reason: str | None = None,
+) -> Campaign:
+    """Replace the campaign's editable settings; the slug never changes (embeds name it).
+
+    The currency is fixed once any ledger entry exists: its amounts are in that currency.
+    Every change bumps `version`, so every worker's widget snapshot rebuilds.
+    """
+    campaign = get(session, slug)
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise Conflict("an archived campaign is final; it can no longer be edited")
+    assert campaign.id is not None
+    title = spec.title.strip()
+    if not title or len(title) > 200:
+        raise Invalid("a title is 1 to 200 characters")
+    if len(spec.description) > 5000:
+        raise Invalid("a description is at most 5,000 characters")
+    currency = normalize_currency(spec.currency)
+    if currency != campaign.currency and donation_store.has_entries(session, campaign.id):
+        raise Conflict(
+            f"the currency stays {campaign.currency}: the campaign already has donations"
+        )
+    validate_milestones(spec.milestones)
+    presets, low, high = check_amounts(
+        currency, spec.preset_amounts, spec.min_amount, spec.max_amount
+    )
+    theme = check_theme(spec.theme)
+    before = campaign_summary(campaign)
+    campaign.title = title
+    campaign.description = spec.description
+    campaign.currency = currency
+    campaign.milestones = milestones_json(spec.milestones)
+    campaign.over_goal_policy = spec.over_goal_policy.value
+    campaign.deadline = spec.deadline
+    campaign.preset_amounts = presets
+    campaign.min_amount, campaign.max_amount = low, high
+    campaign.donor_wall = spec.donor_wall
+    campaign.theme = theme
+    after = campaign_summary(campaign)
+    if after == before:
+        return campaign
+    campaign.version += 1
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    changed = [k for k in after if after[k] != before.get(k)]
+    audit.record(
+        session,
+        actor=actor,
+        admin_id=admin_id,
+        action="campaign.edit",
+        entity="campaign",
+        entity_id=slug,
+        before={k: before.get(k) for k in changed},
+        after={k: after[k] for k in changed},
+        reason=reason,
+    )
+    session.flush()
+    return campaign
+
+
+def repair_totals(
+    session: Session, slug: str, *, actor: str, admin_id: int | None = None
+) -> ledger.Totals:
+    """Set stored totals to the ledger's recomputed ones, recording both in the audit log."""
+    campaign = get(session, slug)
+    assert campaign.id is not None
+    before = {"raised": campaign.raised, "donors": campaign.donors}
+    totals = ledger.repair(session, campaign.id)
+    audit.record(
+        session,
+        actor=actor,
+        admin_id=admin_id,
+        action="campaign.repair_totals",
+        entity="campaign",
+        entity_id=slug,
+        before=before,
+        after={"raised": totals.raised, "donors": totals.donors},
+        reason="stored totals disagreed with the ledger",
+    )
+    return totals

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlmodel import Session
 
 from .. import ledger
-from ..errors import Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound
 from ..models import Campaign, EntryKind, EntryStatus, LedgerEntry
 from ..money import Money
 from ..stores import audit
@@ -57,8 +57,13 @@ def record_offline_gift(
     admin_id: int | None = None,
     ref: str | None = None,
     reason: str | None = None,
+    new_ref: str | None = None,
 ) -> LedgerEntry:
-    """Add (or, with `ref`, replace) an offline gift in the campaign's currency."""
+    """Add (or, with `ref`, replace) an offline gift in the campaign's currency.
+
+    `new_ref` names a new entry deterministically (a CSV import's rows), so importing the same
+    file twice is refused instead of counting its gifts twice.
+    """
     assert campaign.id is not None
     if source not in OFFLINE_SOURCES:
         raise Invalid(f"source must be one of {', '.join(OFFLINE_SOURCES)}")
@@ -80,15 +85,25 @@ def record_offline_gift(
                     raise InvalidOperation
             except InvalidOperation:
                 raise Invalid("the exchange rate must be a positive number") from None
+    if note is not None and len(note) > 2000:
+        raise Invalid("a note is at most 2,000 characters")
+    if donor_name is not None and len(donor_name) > 200:
+        raise Invalid("a donor name is at most 200 characters")
     before = None
+    if new_ref is not None and ledger.find_entry(session, "offline", new_ref) is not None:
+        raise Conflict(f"the gift {new_ref} is already recorded")
     if ref is not None:
         existing = ledger.find_entry(session, "offline", ref)
         if existing is None or existing.campaign_id != campaign.id:
             raise NotFound(f"no offline gift {ref!r} in this campaign")
+        if existing.status == EntryStatus.VOID:
+            raise Conflict("a void gift cannot be edited; record a new one")
+        if not (reason or "").strip():
+            raise Invalid("say why the gift is changed")
         before = _entry_summary(existing)
     fact = ledger.Fact(
         provider="offline",
-        ref=ref or "off_" + uuid.uuid4().hex,
+        ref=ref or new_ref or "off_" + uuid.uuid4().hex,
         campaign_id=campaign.id,
         kind=EntryKind.OFFLINE.value,
         source=source,
@@ -129,6 +144,8 @@ def void_offline_gift(
         raise NotFound(f"no offline gift {ref!r}")
     if not reason.strip():
         raise Invalid("say why the gift is voided")
+    if entry.status == EntryStatus.VOID:
+        raise Conflict("the gift is already void")
     before = _entry_summary(entry)
     applied = ledger.apply(
         session,

@@ -47,3 +47,25 @@ def recent(
     if entity_id is not None:
         query = query.where(col(AuditLog.entity_id) == entity_id)
     return session.scalars(query.order_by(col(AuditLog.id).desc()).limit(limit)).all()
+
+
+def page(
+    session: Session,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    actor: str | None = None,
+) -> Sequence[AuditLog]:
+    """Newest first, keyset on id: `before_id` is the last id of the previous page."""
+    query = select(AuditLog)
+    if before_id is not None:
+        query = query.where(col(AuditLog.id) < before_id)
+    if entity:
+        query = query.where(col(AuditLog.entity) == entity)
+    if entity_id:
+        query = query.where(col(AuditLog.entity_id) == entity_id)
+    if actor:
+        query = query.where(col(AuditLog.actor) == actor)
+    return session.scalars(query.order_by(col(AuditLog.id).desc()).limit(limit)).all()

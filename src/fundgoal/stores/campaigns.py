@@ -40,3 +40,10 @@ def fingerprint(session: Session) -> tuple[int, int]:
         select(func.count(col(Campaign.id)), func.coalesce(func.sum(col(Campaign.version)), 0))
     ).one()
     return int(row[0]), int(row[1])
+
+
+def by_ids(session: Session, ids: set[int]) -> dict[int, Campaign]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Campaign).where(col(Campaign.id).in_(ids))).all()
+    return {c.id: c for c in rows if c.id is not None}

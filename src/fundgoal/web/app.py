@@ -22,7 +22,7 @@ from ..db import make_engine
 from ..payments import Gateway
 from ..payments.stripe import StripeGateway
 from ..payments.testmode import TestModeGateway
-from . import donate, errors, openapi, pages, webhooks
+from . import admin, donate, errors, openapi, pages, webhooks
 from .context import AppContext
 from .embed import WidgetFastPath
 from .middleware import Metrics, RequestContext, SecurityHeaders
@@ -46,6 +46,7 @@ def create_app(
         *openapi.routes,
         *donate.routes,
         *webhooks.routes,
+        *admin.routes,
     ]
     middleware: list[Middleware] = [
         Middleware(Metrics, metrics=context.metrics),

@@ -1,0 +1,60 @@
+"""Admin fixtures: an admin account and a TestClient signed in through the real login form."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from fundgoal import db
+from fundgoal.config import Settings
+from fundgoal.services import admins
+from fundgoal.web.app import create_app
+
+EMAIL = "editor@example.org"
+PASSWORD = "correct horse battery staple"
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_RE.search(html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def make_admin(engine: Engine, email: str = EMAIL, password: str = PASSWORD) -> None:
+    with db.transaction(engine) as session:
+        admins.create_admin(session, email, password, actor="test")
+
+
+def sign_in(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token."""
+    page = client.get("/admin/login")
+    answer = client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return csrf_of(client.get("/admin").text)
+
+
+@pytest.fixture
+def admin(engine: Engine) -> str:
+    make_admin(engine)
+    return EMAIL
+
+
+@pytest.fixture
+def anon(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=engine)) as c:
+        yield c
+
+
+@pytest.fixture
+def signed_in(anon: TestClient, admin: str) -> tuple[TestClient, str]:
+    """(client, csrf token) for a signed-in admin."""
+    return anon, sign_in(anon)

@@ -43,6 +43,18 @@ def sign_in(client: TestClient, email: str = EMAIL, password: str = PASSWORD) ->
 
 
 @pytest.fixture
+def settings(database_url: str) -> Settings:
+    # No background snapshot polling: dashboard writes refresh the snapshot themselves, and a
+    # poll still running in its thread when the test's engine is disposed leaks a connection.
+    return Settings(
+        database_url=database_url,
+        env="test",
+        public_url="http://testserver",
+        snapshot_check_seconds=3600,
+    )
+
+
+@pytest.fixture
 def admin(engine: Engine) -> str:
     make_admin(engine)
     return EMAIL

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 
 from ...errors import Invalid
 from ...models import Campaign
-from ...money import MAX_MINOR, Money, MoneyError, format_money, parse_amount
+from ...money import MAX_MINOR, Money, MoneyError, parse_amount
 from ...progress import Milestone, OverGoalPolicy
 from ...services.campaigns import CampaignSpec
 
@@ -56,7 +56,7 @@ class CampaignForm:
     @classmethod
     def of(cls, c: Campaign) -> CampaignForm:
         def major(minor: int) -> str:
-            return str(Money(minor, c.currency).major)
+            return major_text(minor, c.currency)
 
         theme = c.theme or {}
         return cls(
@@ -228,10 +228,10 @@ class GiftForm:
     def of(cls, entry: Any, slug: str) -> GiftForm:
         original = ""
         if entry.original_amount is not None and entry.original_currency:
-            original = str(Money(entry.original_amount, entry.original_currency).major)
+            original = major_text(entry.original_amount, entry.original_currency)
         return cls(
             campaign=slug,
-            amount=str(Money(entry.amount, entry.currency).major),
+            amount=major_text(entry.amount, entry.currency),
             date=entry.occurred_at.date().isoformat(),
             donor_name=entry.donor_name or "",
             donor_email=entry.donor_email or "",
@@ -295,5 +295,9 @@ def day_in_future(moment: datetime | None) -> bool:
     return moment is not None and moment.date() > datetime.now(UTC).date()
 
 
-def money(minor: int, currency: str) -> str:
-    return format_money(minor, currency, "en")
+def major_text(minor: int, currency: str) -> str:
+    """Minor units as a person types them: 2500 for 250000 cents, 12.5 for 1250."""
+    value = Money(minor, currency).major
+    if value == value.to_integral_value():
+        return str(int(value))
+    return str(value.normalize())

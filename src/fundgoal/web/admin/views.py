@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 
 from ... import db, ledger
 from ...errors import DomainError, NotFound
-from ...models import Campaign, CampaignStatus, EntryStatus, LedgerEntry, utcnow
+from ...models import AuditLog, Campaign, CampaignStatus, EntryStatus, LedgerEntry, utcnow
 from ...money import format_money
 from ...progress import OverGoalPolicy, bar_state
 from ...services import campaigns as campaign_service
@@ -60,10 +61,31 @@ def render(
         csrf=auth.csrf,
         path=request.url.path,
         money=format_money,
+        audit_changes=audit_changes,
         public_url=context.settings.public_url,
         **values,
     )
     return HTMLResponse(body, status_code=status)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return str(value)
+
+
+def audit_changes(row: AuditLog) -> list[tuple[str, str, str, bool]]:
+    """(field, before, after, edited) worth showing: what changed, or what was set."""
+    before, after = row.before or {}, row.after or {}
+    shown = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key), after.get(key)
+        if row.before is None:
+            if new not in (None, "", [], {}):
+                shown.append((key, "", _shown(new), False))
+        elif old != new:
+            shown.append((key, _shown(old), _shown(new), True))
+    return shown
 
 
 def see_other(url: str) -> Response:

@@ -8,6 +8,7 @@ from the cursor and stops after one page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,6 +20,7 @@ from sqlmodel import Session, col
 from ..models import LedgerEntry
 
 MAX_PAGE = 200
+_FULL_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class DonationFilter:
             query = query.where(occurred < end)
         if self.search:
             term = self.search.strip()
-            if "@" in term and " " not in term:
+            if _FULL_EMAIL.fullmatch(term):
                 # An address: an exact match on the indexed column, not a scan.
                 query = query.where(col(LedgerEntry.donor_email).in_({term, term.lower()}))
             else:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -40,6 +41,15 @@ def sign_in(client: TestClient, email: str = EMAIL, password: str = PASSWORD) ->
     )
     assert answer.status_code == 303, answer.text
     return csrf_of(client.get("/admin").text)
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its cheapest: these tests sign in hundreds of times; the parameters are
+    argon2-cffi's business, the flows are ours."""
+    monkeypatch.setattr(
+        admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
 
 
 @pytest.fixture

@@ -176,6 +176,12 @@ def admin_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
+        try:
+            return await _guarded(request)
+        finally:
+            await request.close()  # uploaded files are spooled to disk: release them
+
+    async def _guarded(request: Request) -> Response:
         context = ctx(request)
         settings = context.settings
         now = clock()

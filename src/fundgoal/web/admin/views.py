@@ -213,7 +213,13 @@ async def campaign_edit(request: Request, auth: Auth) -> Response:
         errors = exc.errors if isinstance(exc, FormError) else [exc.message]
         page = await in_tx(request, lambda s: _campaign_page(s, slug))
         return render(
-            request, auth, "campaign_form.html", status=400, form=form, errors=errors, **page
+            request,
+            auth,
+            "campaign_form.html",
+            status=exc.status,
+            form=form,
+            errors=errors,
+            **page,
         )
     await ctx(request).campaigns_changed()
     return see_other(f"/admin/campaigns/{slug}?saved=1")
@@ -269,6 +275,8 @@ async def reports(request: Request, auth: Auth) -> Response:
             "bars": charts.by_source(totals, campaign.currency),
             "sources": sources,
             "table": table,
+            "total": format_money(sum(t.amount for t in totals), campaign.currency),
+            "gifts": sum(t.gifts for t in totals),
         }
 
     return render(request, auth, "reports.html", **await in_tx(request, work))

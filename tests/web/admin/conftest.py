@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from fundgoal import db
 from fundgoal.config import Settings
 from fundgoal.services import admins
+from fundgoal.web.admin import views
 from fundgoal.web.app import create_app
 
 EMAIL = "editor@example.org"
@@ -50,6 +51,7 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         admins, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     )
+    views._drift_cache.clear()  # ids restart in every test's database
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -117,13 +118,37 @@ def campaign_rows(session: Session) -> list[CampaignRow]:
     return rows
 
 
+# Recomputing a campaign's totals is a full aggregate over its entries (~0.2 s per 250,000 on
+# PostgreSQL), so the overview remembers each answer for as long as the campaign's stored
+# totals and version stay the same (any ledger write changes them), and at most DRIFT_TTL.
+DRIFT_TTL = 300.0
+_drift_cache: dict[tuple[str, int], tuple[float, tuple[int, int, int], Any]] = {}
+
+
+def cached_drift(
+    session: Session, campaign: Campaign, key: str
+) -> tuple[ledger.Totals, ledger.Totals] | None:
+    assert campaign.id is not None
+    stamp = (campaign.version, campaign.raised, campaign.donors)
+    now = time.monotonic()
+    hit = _drift_cache.get((key, campaign.id))
+    if hit is not None and hit[1] == stamp and now - hit[0] < DRIFT_TTL:
+        found: tuple[ledger.Totals, ledger.Totals] | None = hit[2]
+        return found
+    found = ledger.drift(session, campaign)
+    _drift_cache[(key, campaign.id)] = (now, stamp, found)
+    return found
+
+
 @admin_endpoint
 async def overview(request: Request, auth: Auth) -> Response:
+    key = ctx(request).settings.database_url
+
     def work(session: Session) -> dict[str, Any]:
         rows = []
         for row in campaign_rows(session):
             if row.campaign.status != CampaignStatus.ARCHIVED:
-                found = ledger.drift(session, row.campaign)
+                found = cached_drift(session, row.campaign, key)
                 rows.append(
                     CampaignRow(row.campaign, row.goal, row.percent, row.bar_percent, found)
                 )

@@ -238,7 +238,11 @@ def test_close_reopen_archive(signed_in: Client, engine: Engine) -> None:
 
 def test_unknown_campaign_is_a_404(signed_in: Client) -> None:
     client, csrf = signed_in
-    assert client.get("/admin/campaigns/nope").status_code == 404
+    page = client.get("/admin/campaigns/nope")
+    assert page.status_code == 404
+    assert "no campaign called &#39;nope&#39;" in page.text
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    assert "Sign out everywhere" in page.text  # the dashboard's own layout
     assert client.get("/admin/campaigns/nope/reports").status_code == 404
     assert client.get("/admin/campaigns/nope/embed").status_code == 404
     assert client.post("/admin/campaigns/nope", data=form(csrf)).status_code == 404

@@ -205,7 +205,18 @@ def admin_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             if not tokens_match(form.get("csrf"), data.csrf):
                 return forbidden(request, "This form has expired. Reload the page and try again.")
         auth = Auth(admin.id, admin.email, data)
-        response = await handler(request, auth)
+        try:
+            response = await handler(request, auth)
+        except DomainError as exc:
+            # Refusals inside the dashboard stay inside it (its layout, its CSP).
+            body = context.jinja.get_template("admin/error.html").render(
+                status=exc.status,
+                message=exc.message,
+                me=auth.email,
+                csrf=auth.csrf,
+                path=request.url.path,
+            )
+            response = HTMLResponse(body, status_code=exc.status)
         if "x-signed-out" in response.headers:
             del response.headers["x-signed-out"]
         elif now - data.seen >= REFRESH_SECONDS:

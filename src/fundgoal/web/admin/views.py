@@ -75,12 +75,21 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+MONEY_KEYS = {"amount", "min_amount", "max_amount"}
+
+
 def audit_changes(row: AuditLog) -> list[tuple[str, str, str, bool]]:
     """(field, before, after, edited) worth showing: what changed, or what was set."""
     before, after = row.before or {}, row.after or {}
+    currency = after.get("currency") or before.get("currency")
     shown = []
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key), after.get(key)
+        if new == row.entity_id and old in (None, new):
+            continue  # the entry's own id, already in the "On" column
+        if key in MONEY_KEYS and isinstance(currency, str):
+            old = format_money(old, currency) if isinstance(old, int) else old
+            new = format_money(new, currency) if isinstance(new, int) else new
         if row.before is None:
             if new not in (None, "", [], {}):
                 shown.append((key, "", _shown(new), False))

@@ -5,20 +5,72 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Page, expect
-from sqlalchemy import select
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from fundgoal import db
+from fundgoal.config import Settings
 from fundgoal.models import Campaign
 from fundgoal.services import admins
+from fundgoal.web.app import create_app
 from tests.factories import make_campaign
 
-from .admin_fixtures import LiveServer, admin_browser, admin_page, live_admin_server
+PUBLIC_URL = "https://fund.example.org"  # what the snippets name; the browser uses the live URL
 
-__all__ = ["admin_browser", "admin_page", "live_admin_server"]  # fixtures used by name
+
+@dataclass
+class LiveServer:
+    url: str
+    engine: Engine
+
+
+@pytest.fixture
+def live_admin_server(
+    serve: Callable[[Any], str], tmp_path: Path, sqlite_template: Path
+) -> Iterator[LiveServer]:
+    """The real app under uvicorn on a fresh migrated SQLite database."""
+    path = tmp_path / "browser.db"
+    shutil.copy(sqlite_template, path)
+    settings = Settings(database_url=f"sqlite:///{path}", env="test", public_url=PUBLIC_URL)
+    engine = db.make_engine(settings.database_url)
+    yield LiveServer(serve(create_app(settings, engine=engine)), engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def admin_page(
+    new_context: Callable[..., BrowserContext], live_admin_server: LiveServer
+) -> Iterator[Page]:
+    """A page on the live app with clipboard access; fails the test on any script error or CSP
+    violation the browser reports."""
+    context = new_context(
+        base_url=live_admin_server.url,
+        accept_downloads=True,
+        viewport={"width": 1360, "height": 900},
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_admin_server.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def console(msg: ConsoleMessage) -> None:
+        # A refused form answers 4xx on purpose; CSP violations ("Refused to …") and script
+        # errors are what this collects.
+        if msg.type == "error" and "the server responded with a status of 4" not in msg.text:
+            errors.append(msg.text)
+
+    page.on("console", console)
+    yield page
+    assert errors == [], f"the browser reported errors (CSP violations included): {errors}"
+
 
 EMAIL = "editor@example.org"
 PASSWORD = "correct horse battery staple"
@@ -166,7 +218,7 @@ def test_copy_the_embed_code(admin_page: Page, live_admin_server: LiveServer) ->
     page.get_by_role("button", name="Copy").first.click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     copied = page.evaluate("navigator.clipboard.readText()")
-    base = live_admin_server.url
+    base = PUBLIC_URL
     assert copied == (
         '<div data-fundgoal="spring" data-locale="en" data-theme="dark" data-accent="#0b6e4f"'
         f' data-compact><a href="{base}/donate/spring">Support us</a></div>\n'

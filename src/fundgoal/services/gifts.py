@@ -96,10 +96,6 @@ def record_offline_gift(
         existing = ledger.find_entry(session, "offline", ref)
         if existing is None or existing.campaign_id != campaign.id:
             raise NotFound(f"no offline gift {ref!r} in this campaign")
-        if existing.status == EntryStatus.VOID:
-            raise Conflict("a void gift cannot be edited; record a new one")
-        if not (reason or "").strip():
-            raise Invalid("say why the gift is changed")
         before = _entry_summary(existing)
     fact = ledger.Fact(
         provider="offline",
@@ -144,8 +140,6 @@ def void_offline_gift(
         raise NotFound(f"no offline gift {ref!r}")
     if not reason.strip():
         raise Invalid("say why the gift is voided")
-    if entry.status == EntryStatus.VOID:
-        raise Conflict("the gift is already void")
     before = _entry_summary(entry)
     applied = ledger.apply(
         session,

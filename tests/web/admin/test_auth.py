@@ -147,6 +147,20 @@ def test_wrong_password_is_refused_and_recorded(
         assert s.execute(select(func.count()).select_from(LoginAttempt)).scalar_one() == 1
 
 
+def test_a_failed_sign_in_keeps_the_page_asked_for(anon: TestClient, admin: str) -> None:
+    login = anon.get("/admin/login?next=%2Fadmin%2Faudit")
+    answer = anon.post(
+        "/admin/login",
+        data={
+            "email": EMAIL,
+            "password": "nope",
+            "csrf": csrf_of(login.text),
+            "next": "/admin/audit",
+        },
+    )
+    assert 'name="next" value="/admin/audit"' in answer.text
+
+
 def test_unknown_email_gets_the_same_answer(anon: TestClient, admin: str) -> None:
     login = anon.get("/admin/login")
     answer = anon.post(

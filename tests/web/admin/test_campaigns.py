@@ -122,7 +122,7 @@ def test_a_duplicate_slug_is_refused(signed_in: Client, engine: Engine) -> None:
         make_campaign(s, slug="spring-appeal")
     before = snapshot(engine)
     answer = client.post("/admin/campaigns/new", data=form(csrf))
-    assert answer.status_code == 400
+    assert answer.status_code == 409
     assert "already exists" in answer.text
     assert snapshot(engine) == before
 

@@ -336,6 +336,12 @@ def test_record_edit_and_void_an_offline_gift(signed_in: Client, engine: Engine)
         ).status_code
         == 409
     )
+    refused = client.post(
+        f"/admin/donations/{entry_id}/edit", data=gift_form(csrf, reason="revive it")
+    )
+    assert refused.status_code == 409
+    assert "the gift is void" in refused.text
+    assert totals(engine)[0] == 0
 
 
 def test_a_gift_received_in_another_currency(signed_in: Client, engine: Engine) -> None:

@@ -242,15 +242,17 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, token: str, *, error: str | None = None, email: str = "", status: int = 200
+    request: Request,
+    token: str,
+    *,
+    error: str | None = None,
+    email: str = "",
+    status: int = 200,
+    next_url: str | None = None,
 ) -> Response:
-    body = (
-        ctx(request)
-        .jinja.get_template("admin/login.html")
-        .render(
-            csrf=token, error=error, email=email, next=_safe_next(request.query_params.get("next"))
-        )
-    )
+    target = _safe_next(next_url or request.query_params.get("next"))
+    template = ctx(request).jinja.get_template("admin/login.html")
+    body = template.render(csrf=token, error=error, email=email, next=target)
     response = HTMLResponse(body, status_code=status)
     settings = ctx(request).settings
     response.set_cookie(
@@ -298,12 +300,18 @@ async def login(request: Request) -> Response:
             error="The sign-in form expired. Please try again.",
             email=email,
             status=403,
+            next_url=str(form.get("next", "")),
         )
     address = request.client.host if request.client else "unknown"
     result = await run_in_threadpool(_attempt, context.engine, email, password, address)
     if isinstance(result, DomainError):
         response = _login_page(
-            request, expected, error=result.message, email=email, status=result.status
+            request,
+            expected,
+            error=result.message,
+            email=email,
+            status=result.status,
+            next_url=str(form.get("next", "")),
         )
         if isinstance(result, auth_service.Throttled):
             response.headers["retry-after"] = str(int(auth_service.WINDOW.total_seconds()))

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from ... import db, ledger
-from ...errors import DomainError, NotFound
+from ...errors import Conflict, DomainError, NotFound
 from ...models import AuditLog, Campaign, CampaignStatus, EntryStatus, LedgerEntry, utcnow
 from ...money import format_money
 from ...progress import OverGoalPolicy, bar_state
@@ -197,7 +197,7 @@ async def campaign_new(request: Request, auth: Auth) -> Response:
             request,
             auth,
             "campaign_form.html",
-            status=400,
+            status=exc.status,
             form=form,
             campaign=None,
             errors=errors,
@@ -233,11 +233,10 @@ async def campaign_edit(request: Request, auth: Auth) -> Response:
     form.slug = slug
 
     def work(session: Session) -> None:
-        current = campaign_service.get(session, slug)
-        assert current.id is not None
+        campaign = campaign_service.get(session, slug)  # 404 before any form error
+        del campaign
         spec = form.spec()
         campaign_service.update(session, slug, spec, reason=form.reason or None, **_actor(auth))
-        del current
 
     try:
         await in_tx(request, work)
@@ -575,7 +574,7 @@ async def gift_new(request: Request, auth: Auth) -> Response:
             request,
             auth,
             "gift_form.html",
-            status=400,
+            status=exc.status,
             form=form,
             campaigns=campaigns,
             entry=None,
@@ -592,6 +591,15 @@ def _offline_entry(session: Session, entry_id: int) -> tuple[LedgerEntry, Campai
     if entry.provider != "offline":
         raise NotFound("only offline gifts can be edited here; Stripe's come from Stripe")
     return entry, page["campaign"]
+
+
+def _editable(session: Session, entry_id: int) -> LedgerEntry:
+    entry, campaign = _offline_entry(session, entry_id)
+    if entry.status == EntryStatus.VOID:
+        raise Conflict("the gift is void; record a new one instead")
+    if campaign.status == CampaignStatus.ARCHIVED:
+        raise Conflict("the campaign is archived; its gifts can no longer change")
+    return entry
 
 
 @admin_endpoint
@@ -612,7 +620,12 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
     form.campaign = campaign.slug
 
     def work(session: Session) -> None:
+        # Dashboard policy on top of the service: a void gift stays void (record a new one),
+        # an archived campaign's gifts are frozen, and every edit says why.
+        _editable(session, entry_id)
         current = campaign_service.get(session, campaign.slug)
+        if not form.reason:
+            raise FormError(["Why: say why the gift is changed"])
         values = form.values(current.currency)
         gifts.record_offline_gift(
             session,
@@ -632,7 +645,7 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
             request,
             auth,
             "gift_form.html",
-            status=400,
+            status=exc.status,
             form=form,
             campaigns=[campaign],
             entry=entry,
@@ -649,7 +662,7 @@ async def gift_void(request: Request, auth: Auth) -> Response:
     reason = str((await read_form(request)).get("reason", "")).strip()[:1000]
 
     def work(session: Session) -> None:
-        entry, _ = _offline_entry(session, entry_id)
+        entry = _editable(session, entry_id)
         gifts.void_offline_gift(session, entry.provider_ref, reason=reason, **_actor(auth))
 
     await in_tx(request, work)

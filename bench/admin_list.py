@@ -58,7 +58,7 @@ FROM (
            CASE WHEN i %% 5 = 0 THEN 'offline' ELSE 'stripe' END AS p,
            'pi_bench_' || i AS ref,
            CASE WHEN i %% 7 = 0 THEN 'monthly' ELSE 'one_time' END AS kind,
-           (ARRAY['card','card','card','bank_transfer','cheque','cash'])[1 + i %% 6] AS source,
+           (ARRAY['stripe','stripe','stripe','bank_transfer','cheque','cash'])[1 + i %% 6] AS source,
            500 + (i * 7919) %% 20000 AS amount,
            CASE WHEN i %% 50 = 0 THEN 500 ELSE 0 END AS refunded,
            CASE WHEN i %% 211 = 0 THEN 500 ELSE 0 END AS disputed,

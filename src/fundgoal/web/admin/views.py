@@ -40,7 +40,7 @@ from .forms import CampaignForm, FormError, GiftForm
 
 T = TypeVar("T")
 STATUSES = [s.value for s in EntryStatus]
-SOURCES = ["card", "testmode", *gifts.OFFLINE_SOURCES]
+SOURCES = ["stripe", *gifts.OFFLINE_SOURCES]  # Stripe gifts (test mode too) are "stripe"
 
 
 def _tx(engine: Engine, work: Callable[[Session], T]) -> T:

@@ -11,7 +11,9 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from ..models import LedgerEntry
@@ -71,7 +73,7 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def row_cells(entry: LedgerEntry, slug: str) -> list[str]:
+def row_cells(entry: LedgerEntry | Row[Any], slug: str) -> list[str]:
     c = entry.currency
     # Only the free-text cells can carry a formula: ids, amounts and dates are ours.
     return [

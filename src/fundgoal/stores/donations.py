@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Row, Select, and_, func, literal_column, or_, select
 from sqlmodel import Session, col
 
 from ..models import LedgerEntry
@@ -152,23 +152,25 @@ def _cursor(entry: LedgerEntry) -> Cursor:
 
 def batches(
     session: Session, filters: DonationFilter, *, size: int = 1000
-) -> Iterator[Sequence[LedgerEntry]]:
+) -> Iterator[Sequence[Row[Any]]]:
     """Every matching row, newest first, one keyset page at a time (constant memory).
 
-    Each batch is expunged once read so the session's identity map does not grow with the export.
+    Plain rows (attribute access by column name), not ORM objects: nothing accumulates in the
+    session's identity map, and an export runs several times faster.
     """
+    occurred, ident = col(LedgerEntry.occurred_at), col(LedgerEntry.id)
+    columns = select(*LedgerEntry.__table__.columns)  # type: ignore[attr-defined]
+    base = filters.apply(columns).order_by(occurred.desc(), ident.desc()).limit(size)
     cursor: Cursor | None = None
     while True:
-        result = page(session, filters, after=cursor, size=size, cap=size)
-        rows = result.rows
+        query = base if cursor is None else base.where(_older_than(cursor))
+        rows = session.execute(query).all()
         if not rows:
             return
-        for row in rows:
-            session.expunge(row)
         yield rows
-        if result.next is None:
+        if len(rows) < size:
             return
-        cursor = result.next
+        cursor = Cursor(rows[-1].occurred_at, rows[-1].id)
 
 
 def by_id(session: Session, entry_id: int) -> LedgerEntry | None:

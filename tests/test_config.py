@@ -46,6 +46,8 @@ def test_production_names_each_missing_piece() -> None:
         ({"FUNDGOAL_PUBLIC_URL": "ftp://x"}, "FUNDGOAL_PUBLIC_URL"),
         ({"STRIPE_API_BASE": "nope"}, "STRIPE_API_BASE"),
         ({"FUNDGOAL_WIDGET_CACHE_SECONDS": "soon"}, "FUNDGOAL_WIDGET_CACHE_SECONDS"),
+        ({"FUNDGOAL_DB_POOL_SIZE": "0"}, "FUNDGOAL_DB_POOL_SIZE"),
+        ({"FUNDGOAL_DB_MAX_OVERFLOW": "-1"}, "FUNDGOAL_DB_MAX_OVERFLOW"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -56,3 +58,9 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
 def test_bare_postgresql_urls_use_psycopg() -> None:
     s = load_settings({"FUNDGOAL_DATABASE_URL": "postgresql://u@h/db"})
     assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_pool_sizing_per_worker() -> None:
+    assert (load_settings({}).db_pool_size, load_settings({}).db_max_overflow) == (5, 10)
+    s = load_settings({"FUNDGOAL_DB_POOL_SIZE": "8", "FUNDGOAL_DB_MAX_OVERFLOW": "0"})
+    assert (s.db_pool_size, s.db_max_overflow) == (8, 0)

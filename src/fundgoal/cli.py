@@ -30,7 +30,11 @@ class CliError(Exception):
 
 
 def _engine(settings: Settings) -> Engine:
-    return db.make_engine(settings.database_url)
+    return db.make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
 
 
 def _require_schema(engine: Engine) -> None:

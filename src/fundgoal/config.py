@@ -91,6 +91,10 @@ class Settings:
     # Who may frame /embed/{slug}: a CSP frame-ancestors source list ("*" = any site).
     embed_frame_ancestors: str = "*"
     log_json: bool = False
+    # Per worker process: each worker has its own pool, so the server sees
+    # workers x (db_pool_size + db_max_overflow) connections at most (README, Deployment).
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
 
     @property
     def production(self) -> bool:
@@ -166,4 +170,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         default_locale=env.get("FUNDGOAL_DEFAULT_LOCALE", "en"),
         embed_frame_ancestors=env.get("FUNDGOAL_EMBED_FRAME_ANCESTORS", "*"),
         log_json=_bool("FUNDGOAL_LOG_JSON", env.get("FUNDGOAL_LOG_JSON", "false")),
+        db_pool_size=_int(
+            "FUNDGOAL_DB_POOL_SIZE", env.get("FUNDGOAL_DB_POOL_SIZE", "5"), minimum=1
+        ),
+        db_max_overflow=_int("FUNDGOAL_DB_MAX_OVERFLOW", env.get("FUNDGOAL_DB_MAX_OVERFLOW", "10")),
     )

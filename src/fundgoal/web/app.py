@@ -33,7 +33,15 @@ log = logging.getLogger("fundgoal.web")
 def create_app(
     settings: Settings, *, engine: Engine | None = None, payments: Gateway | None = None
 ) -> Starlette:
-    context = AppContext.build(settings, engine or make_engine(settings.database_url))
+    context = AppContext.build(
+        settings,
+        engine
+        or make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        ),
+    )
     # Without a Stripe key outside production, donations go through the local test checkout.
     gateway = payments or (
         TestModeGateway(settings.public_url)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from types import FrameType
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -77,12 +79,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM: after uvicorn's graceful shutdown (or before it started) there is nothing left."""
+    raise SystemExit(0)
+
+
 def _run_server(host: str, port: int, workers: int, *, json_logs: bool = False) -> None:
     import uvicorn
 
     from .logs import uvicorn_log_config
 
     print(f"fundgoal: serving on http://{host}:{port} with {workers} worker(s)", file=sys.stderr)
+    # A single uvicorn process re-raises the SIGTERM it shut down on once it is done, which
+    # would end us with status -15 although every request finished; the process manager
+    # (--workers N) exits 0. A requested, completed stop is a success either way.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "fundgoal.web.app:app_from_environment",
         factory=True,

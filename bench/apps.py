@@ -6,7 +6,7 @@ import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from fundgoal import db
@@ -33,3 +33,18 @@ def hello() -> Starlette:
         return PlainTextResponse("hello")
 
     return Starlette(routes=[Route("/", index), Route("/{path:path}", index)])
+
+
+def sink() -> Starlette:
+    """The webhook baseline: bare Starlette reading a POSTed body and answering 200 JSON."""
+
+    async def accept(request: Request) -> Response:
+        await request.body()
+        return JSONResponse({"status": "applied"})
+
+    async def ok(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(
+        routes=[Route("/webhooks/stripe", accept, methods=["POST"]), Route("/healthz", ok)]
+    )

@@ -218,8 +218,21 @@ def _overwrite(entry: LedgerEntry, fact: Fact) -> None:
 
 
 def _lock_campaign(session: Session, campaign_id: int) -> Campaign:
-    # A no-op UPDATE takes the row lock (PostgreSQL) or the database write lock (SQLite) before
-    # anything is read, so two writers to one campaign queue instead of racing.
+    # Two writers to one campaign must queue instead of racing: the lock comes before anything
+    # is read. PostgreSQL: lock and read the row in one round trip (this runs inside the
+    # campaign's critical section on every webhook). FOR NO KEY UPDATE, like an UPDATE, leaves
+    # inserts that reference the campaign (their FOR KEY SHARE checks) unblocked.
+    if session.get_bind().dialect.name == "postgresql":
+        locked = session.scalars(
+            select(Campaign)
+            .where(col(Campaign.id) == campaign_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).first()
+        if locked is None:
+            raise LedgerError(f"campaign {campaign_id} does not exist")
+        return locked
+    # SQLite has no row locks: a no-op UPDATE takes the database write lock.
     result = session.execute(
         update(Campaign).where(col(Campaign.id) == campaign_id).values(id=Campaign.id)
     )

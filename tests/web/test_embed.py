@@ -292,3 +292,21 @@ def test_widget_keeps_answering_when_the_database_goes_away(
     keeper._engine = engine
     keeper.refresh()
     assert client.get("/healthz").json()["widget"]["healthy"] is True
+
+
+def test_writers_share_a_refresh_that_began_after_their_commit(
+    client: TestClient, engine: Engine
+) -> None:
+    keeper = client.app.state.ctx.snapshots  # type: ignore[attr-defined]
+    give(engine, "demo", 25)
+    committed = time.monotonic()
+    keeper.refresh(since=committed)  # (the app's poller may have got there first)
+    assert client.get("/api/campaigns/demo").json()["raised"] == 148_500
+    # A writer that committed before a refresh began reading does not ask again...
+    rebuilds = keeper.rebuilds
+    assert keeper.refresh(since=committed) is False
+    assert keeper.rebuilds == rebuilds
+    # ...and one that committed later still sees its own gift at once.
+    give(engine, "demo", 25)
+    keeper.refresh(since=time.monotonic())
+    assert client.get("/api/campaigns/demo").json()["raised"] == 151_000

@@ -72,6 +72,8 @@ class SnapshotKeeper:
         self.rebuilds = 0
         self.last_rebuild_seconds = 0.0
         self._closed = False
+        # When the last successful refresh began reading: any commit before that is in it.
+        self._read_since = float("-inf")
 
     def close(self) -> None:
         """Stop refreshing, waiting for a refresh already running in a thread to finish, so
@@ -79,10 +81,15 @@ class SnapshotKeeper:
         with self._lock:
             self._closed = True
 
-    def refresh(self, *, force: bool = False) -> bool:
-        """Bring the snapshot up to date; True when a new one was swapped in."""
+    def refresh(self, *, force: bool = False, since: float | None = None) -> bool:
+        """Bring the snapshot up to date; True when a new one was swapped in.
+
+        `since` (time.monotonic() taken after the caller's commit) lets concurrent writers
+        share one refresh: under a burst of webhooks they queue on the lock, and a refresh that
+        began reading after their commit already shows it, so the rest need not ask again.
+        """
         with self._lock:
-            if self._closed:
+            if self._closed or (since is not None and self._read_since >= since):
                 return False
             try:
                 return self._refresh(force)
@@ -93,6 +100,7 @@ class SnapshotKeeper:
 
     def _refresh(self, force: bool) -> bool:
         today = self._today()
+        reading = time.monotonic()
         with Session(self._engine) as session:
             fingerprint = campaign_store.fingerprint(session)
             current = self.current
@@ -103,6 +111,7 @@ class SnapshotKeeper:
                 and current.today == today
             ):
                 self._confirmed(time.monotonic())
+                self._read_since = reading
                 return False
             started = time.perf_counter()
             rows = campaign_store.all_campaigns(session)
@@ -113,6 +122,7 @@ class SnapshotKeeper:
         self.rebuilds += 1
         self.last_rebuild_seconds = time.perf_counter() - started
         self._confirmed(time.monotonic())
+        self._read_since = reading
         return True
 
     def _confirmed(self, at: float) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from functools import partial
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
@@ -45,7 +47,7 @@ class AppContext:
     async def campaigns_changed(self) -> None:
         """Call after committing a change a bar shows: this worker's snapshot updates at once
         (other workers notice within snapshot_check_seconds)."""
-        await run_in_threadpool(self.snapshots.refresh)
+        await run_in_threadpool(partial(self.snapshots.refresh, since=time.monotonic()))
 
 
 def ctx(request: Request) -> AppContext:

@@ -150,7 +150,7 @@ async def _send_all(
         % (host.encode(), port, header.encode(), len(body), body)
         for body, header in deliveries
     ]
-    latencies: list[float] = []
+    latencies = [0.0] * len(requests)  # by delivery, so they can be grouped by event type
     errors = 0
     position = 0
 
@@ -159,7 +159,8 @@ async def _send_all(
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while position < len(requests):
-                request = requests[position]
+                index = position
+                request = requests[index]
                 position += 1
                 started = time.perf_counter()
                 writer.write(request)
@@ -169,7 +170,7 @@ async def _send_all(
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
                 await reader.readexactly(length)
-                latencies.append((time.perf_counter() - started) * 1000)
+                latencies[index] = (time.perf_counter() - started) * 1000
                 if head[9:12] != b"200":
                     errors += 1
         finally:
@@ -241,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--donations", type=int, default=2000)
     parser.add_argument("--campaigns", type=int, default=4)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--pool-size", type=int, default=None, help="FUNDGOAL_DB_POOL_SIZE (default: the app's)"
+    )
     parser.add_argument("--smoke", action="store_true", help="40 donations: for CI")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -263,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                 "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "STRIPE_API_BASE": stripe_base,
             }
+            if args.pool_size is not None:
+                env["FUNDGOAL_DB_POOL_SIZE"] = str(args.pool_size)
             with fundgoal_serve(env, workers=2) as (base, serve_pid):
                 # Who used the two cores while the events were sent (the fake Stripe stands in
                 # for a remote API but runs here; PostgreSQL is shared with anything else).
@@ -309,9 +315,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ratio fundgoal / baseline: {rate / base_rate:.2f}   (target: >= 500 events/s, p99 < 100 ms)"
     )
+    by_type: dict[str, list[float]] = {}
+    for (body, _header), ms in zip(generated.deliveries, latencies, strict=True):
+        by_type.setdefault(json.loads(body)["type"], []).append(ms)
+    print(f"{'fundgoal, by event type':<34}{'count':>7}{'p50 ms':>9}{'p99 ms':>9}")
+    for kind, values in sorted(by_type.items()):
+        print(
+            f"{kind:<34}{len(values):>7}{percentile(values, 50):>9.1f}"
+            f"{percentile(values, 99):>9.1f}"
+        )
     print(
         f"CPU seconds while sending ({seconds:.1f} s wall, 2 cores = {2 * seconds:.1f} CPU s): "
         + ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
+        + " (PostgreSQL backends that exit during the run are not counted)"
     )
     print(f"{'campaign':<12}{'expected':>12}{'served':>12}{'recompute':>12}")
     ok = errors == 0

@@ -9,6 +9,7 @@ message fit for a log line: never the key, never a request body.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -163,6 +164,10 @@ class StripeGateway:
             raise _provider_error(exc, f"listing {kind}") from None
 
 
+# Clock skew allowed between Stripe and us, the same as the library's tolerance for the past.
+FUTURE_SKEW = 300
+
+
 def verify_event(payload: bytes, signature_header: str | None, secret: str) -> StripeDict:
     """The event in a webhook body, after checking its signature and age (the library's default
     tolerance). Raises SignatureError or PayloadError."""
@@ -178,6 +183,11 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> S
         raise SignatureError("the Stripe-Signature header does not match this body") from None
     except (ValueError, TypeError, AttributeError, KeyError):
         raise PayloadError("the body is not a Stripe event") from None
+    # The library refuses old timestamps only. Stripe signs with its current time, so one far
+    # ahead is not Stripe's: refuse it too, or a delivery signed ahead would replay for as long.
+    stamps = [p.strip()[2:] for p in signature_header.split(",") if p.strip().startswith("t=")]
+    if any(not s.strip().isdigit() or int(s) > time.time() + FUTURE_SKEW for s in stamps):
+        raise SignatureError("the Stripe-Signature timestamp is in the future")
     values: StripeDict = event.to_dict()
     if not isinstance(values.get("id"), str) or not isinstance(values.get("type"), str):
         raise PayloadError("the event has no id or type")

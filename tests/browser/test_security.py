@@ -21,10 +21,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from fundgoal import db
-from fundgoal.config import Settings
+from fundgoal.config import Secret, Settings
 from fundgoal.models import LedgerEntry
 from fundgoal.services import admins
 from fundgoal.web.app import create_app
+from tests.conftest import TEST_SECRET_KEY
 from tests.security.test_xss import PAYLOADS
 from tests.web.admin.conftest import EMAIL, PASSWORD, make_admin, sign_in
 from tests.web.admin.test_campaigns import form as campaign_form
@@ -67,6 +68,7 @@ def site(
         database_url=f"sqlite:///{path}",
         env="test",
         public_url="http://testserver",
+        secret_key=Secret(TEST_SECRET_KEY),
         snapshot_check_seconds=0.2,
     )
     engine = db.make_engine(settings.database_url)

@@ -20,6 +20,10 @@ from fundgoal.config import Secret, Settings
 from fundgoal.services.demo import seed_demo
 from fundgoal.web.app import create_app
 from tests.browser.serving import serve_app
+from tests.logcheck import register
+
+INPUTS_WEBHOOK_SECRET = "whsec_fundgoal_inputs_7f3c9a1d5e"
+register(INPUTS_WEBHOOK_SECRET)
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
@@ -33,7 +37,7 @@ def server(
         database_url=f"sqlite:///{path}",
         env="test",
         public_url="http://testserver",
-        stripe_webhook_secret=Secret("whsec_fundgoal_inputs_7f3c9a1d5e"),
+        stripe_webhook_secret=Secret(INPUTS_WEBHOOK_SECRET),
     )
     engine = db.make_engine(settings.database_url)
     with db.transaction(engine) as session:

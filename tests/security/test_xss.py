@@ -19,10 +19,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from fundgoal.config import Settings
+from fundgoal.config import Secret, Settings
 from fundgoal.models import LedgerEntry
 from fundgoal.services import admins
 from fundgoal.web.app import create_app
+from tests.conftest import TEST_SECRET_KEY
 from tests.web.admin.conftest import make_admin, sign_in
 from tests.web.admin.test_campaigns import form as campaign_form
 
@@ -90,6 +91,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         env="test",
         public_url="http://testserver",
+        secret_key=Secret(TEST_SECRET_KEY),
         snapshot_check_seconds=3600,
     )
 

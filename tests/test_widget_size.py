@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 
 WIDGETS = Path(__file__).resolve().parents[1] / "widgets"
-BUDGET = 2560  # bytes as `gzip -9c widgets/widget.js | wc -c` counts them
+# bytes as `gzip -9c widgets/widget.js | wc -c` counts them; 2560 until the stylesheet became a
+# constructed one (+24 bytes) so host pages whose CSP forbids inline styles still style the bar
+BUDGET = 2600
 
 
 def script() -> str:

@@ -276,3 +276,40 @@ def test_embed_framing_follows_the_setting(
         page.wait_for_timeout(500)
         assert bar.count() == 0
         assert refused, "Chromium did not report the frame-ancestors refusal"
+
+
+@pytest.mark.parametrize("style_src", ["'self'", "'self' 'unsafe-inline'"])
+def test_a_host_page_with_a_strict_csp_gets_a_styled_bar(
+    site: Site,
+    serve: Callable[[Any], str],
+    new_context: Callable[..., BrowserContext],
+    style_src: str,
+) -> None:
+    """The README's directives are enough: script-src and connect-src for HOST, and no
+    'unsafe-inline' for styles (the bar adopts a constructed stylesheet, which CSP allows)."""
+    csp = (
+        f"default-src 'self'; script-src {site.url}; connect-src {site.url}; "
+        f"style-src {style_src}; img-src {site.url}; frame-src {site.url}"
+    )
+
+    async def article(_request: Any) -> HTMLResponse:
+        return HTMLResponse(
+            f'<!doctype html><html lang=en><body><div data-fundgoal="{SLUG}" data-locale="en">'
+            f'<a href="{site.url}/donate/{SLUG}">Support us</a></div>'
+            f'<script async src="{site.url}/widget.js"></script>'
+            f'<iframe src="{site.url}/embed/{SLUG}" title="bar"></iframe>'
+            f'<img src="{site.url}/campaigns/{SLUG}/badge.svg" alt="badge"></body></html>',
+            headers={"content-security-policy": csp},
+        )
+
+    page = new_context().new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.goto(serve(Starlette(routes=[Route("/", article)])))
+    bar = page.locator("[data-fundgoal] [role=progressbar]")
+    expect(bar).to_have_count(1)
+    # widget.css gives the track rounded ends; the browser's defaults would not.
+    assert bar.evaluate("e => getComputedStyle(e).borderTopLeftRadius") != "0px"
+    expect(page.frame_locator("iframe").locator("[role=progressbar]")).to_have_count(1)
+    assert page.locator("img").evaluate("i => i.naturalWidth") > 0
+    assert refused == []

@@ -28,11 +28,23 @@ def site(settings: Settings, engine: Engine, serve: Callable[[Any], str]) -> str
     holder: dict[str, str] = {}
 
     class Late:
-        """uvicorn needs the app before we know the port; build it on the first call."""
+        """uvicorn needs the app before we know its port (public_url); build it on the first
+        request, and run its lifespan's exit when uvicorn shuts down."""
 
         app: Any = None
+        lifespan: Any = None
 
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                while True:
+                    message = await receive()
+                    if message["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif message["type"] == "lifespan.shutdown":
+                        if self.lifespan is not None:
+                            await self.lifespan.__aexit__(None, None, None)
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
             if self.app is None:
                 real = replace(settings, public_url=holder["url"], snapshot_check_seconds=0.2)
                 self.app = create_app(real, engine=engine)

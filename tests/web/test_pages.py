@@ -38,3 +38,9 @@ def test_unknown_page_is_a_clear_404(client: TestClient, engine: Engine) -> None
     api = client.get("/api/nothing-here")
     assert api.status_code == 404
     assert api.json()["error"]
+
+
+def test_favicon_is_an_empty_cached_answer(client: TestClient) -> None:
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 204
+    assert answer.headers["cache-control"] == "public, max-age=86400"

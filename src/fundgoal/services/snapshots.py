@@ -71,10 +71,19 @@ class SnapshotKeeper:
         self._error: str | None = None
         self.rebuilds = 0
         self.last_rebuild_seconds = 0.0
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop refreshing, waiting for a refresh already running in a thread to finish, so
+        no query outlives the app (and its engine) that started it."""
+        with self._lock:
+            self._closed = True
 
     def refresh(self, *, force: bool = False) -> bool:
         """Bring the snapshot up to date; True when a new one was swapped in."""
         with self._lock:
+            if self._closed:
+                return False
             try:
                 return self._refresh(force)
             except SQLAlchemyError as exc:

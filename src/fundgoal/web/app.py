@@ -68,6 +68,8 @@ def create_app(
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+            # Cancelling the task does not stop a refresh already running in a worker thread.
+            await run_in_threadpool(context.snapshots.close)
             if engine is None:  # we made it, we close it
                 context.engine.dispose()
 

@@ -57,6 +57,11 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=media_type, headers={"cache-control": "no-store"})
 
 
+async def favicon(_request: Request) -> Response:
+    # Browsers ask on every page; an empty answer cached for a day keeps logs and consoles clean.
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
 async def home(_request: Request) -> Response:
     return RedirectResponse("/demo", status_code=307)
 
@@ -66,4 +71,5 @@ routes = [
     Route("/healthz", healthz),
     Route("/demo", demo_article),
     Route("/metrics", metrics),
+    Route("/favicon.ico", favicon),
 ]

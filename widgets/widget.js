@@ -1,6 +1,4 @@
-/* fundgoal embed: ONE cookieless, cacheable GET /api/campaigns?c=slug:locale,… renders a bar in
-each [data-fundgoal] host's shadow root; height reserved first (no layout shift), refetched when
-the tab is shown again (revalidating), textContent only. C is widget.css verbatim. */
+/* fundgoal embed loader; see README "Embedding the bar". C is widget.css verbatim. */
 (()=>{
 let S,D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]')].pop(),C=`:host{display:block}
 .p{display:block;min-height:160px}.p.c{min-height:48px}

@@ -20,13 +20,19 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from fundgoal import db
-from fundgoal.config import Settings
+from fundgoal.config import Secret, Settings
+from fundgoal.payments import testmode
+from tests.logcheck import register
 
 # The payment tests' fixtures (the fake Stripe server, an app pointed at it).
-pytest_plugins = ["tests.stripe_support"]
+# And the session-wide check that no configured secret reaches a log line or captured output.
+pytest_plugins = ["tests.logcheck", "tests.stripe_support"]
 
 PG_SERVER = os.environ.get("FUNDGOAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
+# FUNDGOAL_SECRET_KEY of the tests' settings: distinctive, so a hit in a log is a leak.
+TEST_SECRET_KEY = "fgsk-tests-4f1d9c2ab7e8350d6b1a9e77c3f2d840"
+register(TEST_SECRET_KEY, testmode.webhook_secret(TEST_SECRET_KEY))
 TABLES = (
     "audit_log, login_attempt, processed_event, ledger_entry, donation_attempt, admin, campaign"
 )
@@ -107,4 +113,9 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, env="test", public_url="http://testserver")
+    return Settings(
+        database_url=database_url,
+        env="test",
+        public_url="http://testserver",
+        secret_key=Secret(TEST_SECRET_KEY),
+    )

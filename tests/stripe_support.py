@@ -22,9 +22,11 @@ from fundgoal.payments.stripe import StripeGateway
 from fundgoal.web.app import create_app
 from tests.factories import make_campaign
 from tests.fakestripe import FakeStripeServer, run_fake_stripe
+from tests.logcheck import register
 
 WEBHOOK_SECRET = "whsec_fundgoal_tests_0123456789"
-API_KEY = "sk_test_fundgoal_tests"
+API_KEY = "sk_test_fundgoal_tests_9b7e2c41d05a"
+register(WEBHOOK_SECRET, API_KEY)  # never in a log line or captured output (tests/logcheck.py)
 
 
 @pytest.fixture(scope="session")

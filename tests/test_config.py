@@ -3,6 +3,9 @@ from __future__ import annotations
 import pytest
 
 from fundgoal.config import ConfigError, Secret, load_settings
+from tests.logcheck import register
+
+register("sk_test_supersecret", "whsec_hush")  # ("k" * 40 is not distinctive enough)
 
 
 def test_defaults_are_the_embedded_setup() -> None:

@@ -1,8 +1,6 @@
-/* fundgoal embed: ONE cookieless, cacheable GET /api/campaigns?c=slug:locale,… renders a bar in
-each [data-fundgoal] host's shadow root; height reserved first (no layout shift), refetched when
-the tab is shown again (revalidating), textContent only. C is widget.css verbatim. */
+/* fundgoal embed loader; see README "Embedding the bar". C is widget.css verbatim. */
 (()=>{
-let D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]')].pop(),C=`:host{display:block}
+let S,D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]')].pop(),C=`:host{display:block}
 .p{display:block;min-height:160px}.p.c{min-height:48px}
 .w{all:initial;display:block;box-sizing:border-box;height:160px;overflow:hidden;padding:12px 16px;border:1px solid var(--t);border-radius:12px;background:var(--bg);color:var(--fg);font:14px/20px system-ui,sans-serif;--a:#0b6e4f;--bg:#fff;--fg:#111827;--m:#4b5563;--t:#e5e7eb;--s:-1}
 .dark{--a:#34d399;--bg:#111827;--fg:#f9fafb;--m:#d1d5db;--t:#374151}
@@ -37,7 +35,7 @@ let D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]
 E=(p,c,x,t='div')=>{let e=D.createElement(t);e.className=c;e.textContent=x;p&&p.append(e);return e},
 A=(e,o,k)=>{for(k in o)e.setAttribute(k,o[k]);return e},
 V=(e,k,v)=>(e.style.setProperty('--'+k,v+'%'),e),
-Z=(r,n)=>r.replaceChildren(E(0,'',C,'style'),n),
+Z=(r,n)=>(S||(S=new CSSStyleSheet).replaceSync(C),r.adoptedStyleSheets=[S],r.replaceChildren(n)),
 U=(x,v)=>{
 let j=JSON.stringify(v),a=x.a,c=x.c,F=v.formatted||{},M=v.scale_max,P=v.bar_percent,R=v.goal_reached,
 w=E(0,'w '+(a.theme||'auto')+(c?' c':'')+(R?' g':'')),L=[[0,F.zero]],h,t,o,m,q=1e9;

@@ -19,11 +19,11 @@ START_TIMEOUT = 10.0  # seconds; uvicorn starts in well under one on a loaded CI
 
 
 @contextmanager
-def serve_app(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
+def serve_app(app: Any, *, lifespan: str = "auto", **options: Any) -> Iterator[str]:
     """Run `app` until the block exits; yields its base URL, e.g. `http://127.0.0.1:54321`.
 
     The socket is bound here, before the thread starts, so the port is known and free (no
-    race between picking a port and binding it). `ws="none"`: nothing here uses websockets,
+    race between picking a port and binding it). `options` go to uvicorn.Config (`http="h11"`). `ws="none"`: nothing here uses websockets,
     and importing them would only add deprecation warnings to a `-W error` run.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -31,7 +31,7 @@ def serve_app(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, ws="none", lifespan=lifespan
+        app, log_level="warning", access_log=False, ws="none", lifespan=lifespan, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from fundgoal import db
 from fundgoal.config import Settings
-from fundgoal.models import CampaignStatus, DonationAttempt
+from fundgoal.models import CampaignStatus, DonationAttempt, LedgerEntry
 from fundgoal.services import campaigns as campaign_service
 from fundgoal.services.demo import seed_demo
 from fundgoal.web.app import create_app
@@ -261,6 +261,10 @@ def test_checkout_failures_show_a_retry_page(
     [attempt] = attempts(engine)
     assert attempt.status == "failed"
     assert attempt.checkout_session_id is None
+    # No orphan state: no ledger entry, nothing counted.
+    with Session(engine) as s:
+        assert s.scalars(select(LedgerEntry)).all() == []
+    assert raised(engine, "spring") == (0, 0)
     # The next try works.
     assert donate(stripe_client, "spring", "25")[0] == 303
 

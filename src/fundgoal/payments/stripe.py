@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -164,6 +165,10 @@ class StripeGateway:
             raise _provider_error(exc, f"listing {kind}") from None
 
 
+# Clock skew allowed between Stripe and us, the same as the library's tolerance for the past.
+FUTURE_SKEW = 300
+
+
 def verify_event(payload: bytes, signature_header: str | None, secret: str) -> StripeDict:
     """The event in a webhook body, after checking its signature and age (the library's default
     tolerance). Raises SignatureError or PayloadError."""
@@ -188,6 +193,11 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> S
         raise PayloadError("the body is not a Stripe event") from None
     if not isinstance(values, dict):
         raise PayloadError("the body is not a Stripe event")
+    # The library refuses old timestamps only. Stripe signs with its current time, so one far
+    # ahead is not Stripe's: refuse it too, or a delivery signed ahead would replay for as long.
+    stamps = [p.strip()[2:] for p in signature_header.split(",") if p.strip().startswith("t=")]
+    if any(not s.strip().isdigit() or int(s) > time.time() + FUTURE_SKEW for s in stamps):
+        raise SignatureError("the Stripe-Signature timestamp is in the future")
     if not isinstance(values.get("id"), str) or not isinstance(values.get("type"), str):
         raise PayloadError("the event has no id or type")
     if not isinstance(values.get("data"), dict) or not isinstance(

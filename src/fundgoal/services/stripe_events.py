@@ -558,6 +558,12 @@ def _handle(
         # A test-mode event at a live endpoint (or the reverse): not about our money.
         log.info("ignoring %s %s: livemode does not match our key", kind, event_id)
         return Outcome("ignored", detail="livemode does not match the API key")
+    if event.get("account"):
+        # An event about a connected account (a Connect endpoint also receives those, signed
+        # with the same secret): that account's own sessions could name our campaigns in their
+        # metadata, but its money is not ours.
+        log.info("ignoring %s %s: it is about a connected account", kind, event_id)
+        return Outcome("ignored", detail="event from a connected account")
     if kind not in HANDLED:
         return Outcome("ignored", detail=f"event type {kind} is not used")
     # Translate in a read-only session of its own: the facts and marks it yields are plain

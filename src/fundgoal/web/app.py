@@ -25,7 +25,7 @@ from ..payments.testmode import TestModeGateway
 from . import admin, donate, errors, openapi, pages, webhooks
 from .context import AppContext
 from .embed import WidgetFastPath
-from .middleware import Metrics, RequestContext, SecurityHeaders
+from .middleware import BodyLimit, Metrics, RequestContext, SecurityHeaders
 
 log = logging.getLogger("fundgoal.web")
 
@@ -62,6 +62,8 @@ def create_app(
         Middleware(WidgetFastPath, keeper=context.snapshots, settings=settings),
         Middleware(RequestContext),
         Middleware(SecurityHeaders, settings=settings),
+        # After the headers, so a 413 still carries them.
+        Middleware(BodyLimit),
     ]
 
     @contextlib.asynccontextmanager

@@ -223,3 +223,80 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, add)
+
+
+# Request bodies, by area. Form parsing (urlencoded) reads the whole body into memory, so without
+# a cap one anonymous POST to the donation form or the login page could hold gigabytes.
+PUBLIC_BODY_LIMIT = 64 * 1024  # the donation form is a few hundred bytes; its message ≤ 1000 chars
+ADMIN_BODY_LIMIT = 8 * 1024 * 1024  # the CSV import (2 MB) is posted twice: upload, then confirm
+_TOO_LARGE = b"Request body too large.\n"
+
+
+class BodyLimit:
+    """413 for request bodies over the area's limit: at once from Content-Length, else while
+    streaming (the app then sees a disconnect and whatever it answers is dropped).
+    /webhooks/ keeps its own limit and JSON answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def limit_for(path: str) -> int | None:
+        if path.startswith("/webhooks/"):
+            return None
+        return ADMIN_BODY_LIMIT if path.startswith("/admin") else PUBLIC_BODY_LIMIT
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _send_413(send)
+            return
+        seen = 0
+        refused = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    refused = True
+                    if not started:
+                        await _send_413(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # we already answered 413
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+
+async def _send_413(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_LARGE})

@@ -11,13 +11,16 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from fundgoal import db
-from fundgoal.config import Settings
+from fundgoal.config import Secret, Settings
 from fundgoal.services import admins
 from fundgoal.web.admin import views
 from fundgoal.web.app import create_app
+from tests.conftest import TEST_SECRET_KEY
+from tests.logcheck import register
 
 EMAIL = "editor@example.org"
 PASSWORD = "correct horse battery staple"
+register(PASSWORD)
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -62,6 +65,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         env="test",
         public_url="http://testserver",
+        secret_key=Secret(TEST_SECRET_KEY),
         snapshot_check_seconds=3600,
     )
 

@@ -94,6 +94,7 @@ class WidgetFastPath:
         self.default_locale = settings.default_locale
         self.script = Script.load(settings.public_url)
         self.frame_ancestors = settings.embed_frame_ancestors.encode()
+        self._headers: dict[tuple[bytes, bytes, int], Headers] = {}
         self.api_cache = (
             f"public, max-age={settings.widget_cache_seconds}, "
             f"stale-while-revalidate={settings.widget_stale_seconds}"
@@ -235,17 +236,23 @@ class WidgetFastPath:
         self, scope: Scope, send: Send, encoded: Encoded, cache: bytes, extra: Headers
     ) -> None:
         if _matches(_header(scope, b"if-none-match"), encoded.etag):
-            headers = [(b"etag", encoded.etag), (b"cache-control", cache), *PUBLIC, *extra]
-            await self._send(scope, send, 304, headers, b"")
+            not_modified = [(b"etag", encoded.etag), (b"cache-control", cache), *PUBLIC, *extra]
+            await self._send(scope, send, 304, not_modified, b"")
             return
-        headers = [
-            (b"content-type", encoded.media_type),
-            (b"content-length", str(len(encoded.body)).encode()),
-            (b"etag", encoded.etag),
-            (b"cache-control", cache),
-            *PUBLIC,
-            *extra,
-        ]
+        key = (encoded.etag, cache, len(extra))
+        headers = self._headers.get(key)
+        if headers is None:
+            # Built once per answer: the bytes and their headers both come from memory.
+            if len(self._headers) > 4096:
+                self._headers.clear()
+            headers = self._headers[key] = [
+                (b"content-type", encoded.media_type),
+                (b"content-length", str(len(encoded.body)).encode()),
+                (b"etag", encoded.etag),
+                (b"cache-control", cache),
+                *PUBLIC,
+                *extra,
+            ]
         await self._send(scope, send, 200, headers, encoded.body)
 
     async def _error(self, scope: Scope, send: Send, status: int, code: str, message: str) -> None:

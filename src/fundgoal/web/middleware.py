@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -129,6 +130,24 @@ class Metrics:
     def __init__(self, app: ASGIApp, metrics: MetricSet) -> None:
         self.app = app
         self.metrics = metrics
+        # Labelled children, looked up once per (route, method, status) rather than per request:
+        # labels() takes a lock and builds a key each time, on the widget's hot path.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
+
+    def _record(self, path: str, method: str, status: int, seconds: float) -> None:
+        route = route_family(path)
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) > 1000:  # methods are client-chosen: keep the cache bounded
+                self._counters.clear()
+            counter = self._counters[key] = self.metrics.requests.labels(route, method, str(status))
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = self.metrics.latency.labels(route)
+        counter.inc()
+        timer.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,9 +165,7 @@ class Metrics:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = route_family(scope["path"])
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            self._record(scope["path"], scope["method"], status, time.perf_counter() - started)
 
 
 def _csp(*parts: str) -> bytes:

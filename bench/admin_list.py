@@ -23,9 +23,7 @@ import re
 import resource
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import psycopg
 from starlette.applications import Starlette
@@ -41,7 +39,8 @@ from fundgoal.services import admins, campaigns
 from fundgoal.web.admin import views
 from fundgoal.web.app import create_app
 
-SERVER = os.environ.get("FUNDGOAL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from .serving import database
+
 EMAIL, PASSWORD = "bench@example.org", "benchmark password"
 
 FILL = """
@@ -70,19 +69,6 @@ FROM (
     FROM generate_series(1::bigint, %(rows)s) AS i
 ) AS g
 """
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"fundgoal_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def fill(url: str, rows: int) -> list[int]:

@@ -10,23 +10,20 @@ For 1, 10 and 100 campaigns, and then for 10k, 100k and 1M ledger rows, it measu
     .venv/bin/python -m bench.growth              # full: up to 1,000,000 rows
     .venv/bin/python -m bench.growth --smoke      # CI: 1,000 rows, proves it runs
 
-It creates a database of its own on the machine's server (FUNDGOAL_BENCH_PG, default
-postgresql://postgres@127.0.0.1:5432/test) and drops it at the end.
+It creates a database of its own on the machine's server (bench/serving.py, FUNDGOAL_BENCH_PG)
+and drops it at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 from sqlalchemy import text
 
 from fundgoal import db, ledger
@@ -36,8 +33,7 @@ from fundgoal.stores import campaigns as campaign_store
 from fundgoal.web.app import create_app
 
 from .apps import hello
-
-SERVER = os.environ.get("FUNDGOAL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from .serving import database
 
 
 def median_seconds(fn: Callable[[], Any], repeat: int) -> float:
@@ -111,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     row_steps = [1_000] if args.smoke else [10_000, 100_000, 1_000_000]
     repeat = 20 if args.smoke else 200
 
-    name = f"fundgoal_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+    with database() as url:
+        run(url, campaign_steps, row_steps, repeat)
+    return 0
+
+
+def run(url: str, campaign_steps: list[int], row_steps: list[int], repeat: int) -> None:
     engine = db.make_engine(url)
     try:
         db.upgrade(engine)
@@ -189,9 +187,6 @@ def main(argv: list[str] | None = None) -> int:
             row(f"{rows:,} ledger rows")
     finally:
         engine.dispose()
-        with psycopg.connect(SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (never BaseHTTPMiddleware: it costs most of the widget's throughput).
+"""Pure ASGI middleware (never Starlette's base HTTP middleware class: it costs most of the
+widget's throughput).
 
 - RequestContext: a request id per request (kept from X-Request-ID when sane), echoed in the
   response and attached to every log line written while the request runs.

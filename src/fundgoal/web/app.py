@@ -25,7 +25,7 @@ from ..payments.testmode import TestModeGateway
 from . import admin, donate, errors, openapi, pages, webhooks
 from .context import AppContext
 from .embed import WidgetFastPath
-from .middleware import BodyLimit, Metrics, RequestContext, SecurityHeaders
+from .middleware import BodyLimit, Metrics, RequestContext, RequestLimits, SecurityHeaders
 
 log = logging.getLogger("fundgoal.web")
 
@@ -57,6 +57,7 @@ def create_app(
         *admin.routes,
     ]
     middleware: list[Middleware] = [
+        Middleware(RequestLimits),
         Middleware(Metrics, metrics=context.metrics),
         # Then the widget's URLs, answered from memory before any routing or per-request work.
         Middleware(WidgetFastPath, keeper=context.snapshots, settings=settings),

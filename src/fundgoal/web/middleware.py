@@ -318,3 +318,45 @@ async def _send_413(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": _TOO_LARGE})
+
+
+MAX_TARGET_BYTES = 8 * 1024  # path + query: the longest real URL here is a batched widget query
+MAX_HEADER_BYTES = 32 * 1024  # all header names and values together (browsers send ~1-4 KB)
+MAX_HEADER_COUNT = 100
+
+
+class RequestLimits:
+    """414 for an over-long URL and 431 for oversized or too many headers, before anything else
+    runs. httptools (uvicorn's fast parser) enforces no size limit of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            if len(scope["path"]) + len(scope["query_string"]) > MAX_TARGET_BYTES:
+                await _refuse(send, 414, b"The address is too long.\n")
+                return
+            if (
+                len(headers) > MAX_HEADER_COUNT
+                or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES
+            ):
+                await _refuse(send, 431, b"The request headers are too large.\n")
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -92,13 +92,18 @@ def test_route_families_are_bounded(path: str, family: str) -> None:
 
 
 def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    # configure() replaces the root handlers; put the run's own back (the secrets-in-logs
+    # check is one of them) so later tests stay watched.
+    saved_handlers, saved_level = root.handlers[:], root.level
     logs.configure(json_lines=True)
     token = logs.request_id.set("req-12345678")
     try:
         logging.getLogger("fundgoal.test").warning("hello %s", "there")
     finally:
         logs.request_id.reset(token)
-        logging.getLogger().handlers.clear()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["message"] == "hello there"
     assert line["request_id"] == "req-12345678"

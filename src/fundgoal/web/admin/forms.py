@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from ...errors import Invalid
+from ...errors import DomainError, Invalid
 from ...models import Campaign
 from ...money import MAX_MINOR, Money, MoneyError, parse_amount
 from ...progress import Milestone, OverGoalPolicy
@@ -19,6 +19,11 @@ class FormError(Invalid):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
+
+
+def error_messages(exc: DomainError) -> list[str]:
+    """What a re-rendered form lists: every field's message, or the one domain error."""
+    return exc.errors if isinstance(exc, FormError) else [exc.message]
 
 
 @dataclass

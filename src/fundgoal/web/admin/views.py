@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from ...stores import donations as donation_store
 from ..context import AppContext, ctx
 from . import charts
 from .auth import Auth, admin_endpoint, read_form
-from .forms import CampaignForm, FormError, GiftForm
+from .forms import CampaignForm, FormError, GiftForm, error_messages
 
 T = TypeVar("T")
 STATUSES = [s.value for s in EntryStatus]
@@ -192,7 +192,7 @@ async def campaign_new(request: Request, auth: Auth) -> Response:
         spec = form.spec()
         await in_tx(request, lambda s: campaign_service.create(s, spec, **_actor(auth)))
     except DomainError as exc:
-        errors = exc.errors if isinstance(exc, FormError) else [exc.message]
+        errors = error_messages(exc)
         return render(
             request,
             auth,
@@ -243,7 +243,7 @@ async def campaign_edit(request: Request, auth: Auth) -> Response:
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
-        errors = exc.errors if isinstance(exc, FormError) else [exc.message]
+        errors = error_messages(exc)
         page = await in_tx(request, lambda s: _campaign_page(s, slug))
         return render(
             request,
@@ -540,21 +540,45 @@ def _open_campaigns(session: Session) -> list[Campaign]:
     return [c for c in campaign_store.all_campaigns(session) if c.status != CampaignStatus.ARCHIVED]
 
 
-@admin_endpoint
-async def gift_new(request: Request, auth: Auth) -> Response:
-    campaigns = await in_tx(request, _open_campaigns)
-    if request.method == "GET":
-        form = GiftForm(campaign=request.query_params.get("campaign", ""))
-        form.date = utcnow().date().isoformat()
+def _gift_form(
+    request: Request,
+    auth: Auth,
+    form: GiftForm,
+    campaigns: Sequence[Campaign],
+    entry: LedgerEntry | None,
+    error: DomainError | None = None,
+) -> Response:
+    """The record/edit gift page, fresh or re-rendered with what was wrong."""
+    if error is None:
         return render(
             request,
             auth,
             "gift_form.html",
             form=form,
             campaigns=campaigns,
-            entry=None,
+            entry=entry,
             sources=gifts.OFFLINE_SOURCES,
         )
+    return render(
+        request,
+        auth,
+        "gift_form.html",
+        status=error.status,
+        form=form,
+        campaigns=campaigns,
+        entry=entry,
+        errors=error_messages(error),
+        sources=gifts.OFFLINE_SOURCES,
+    )
+
+
+@admin_endpoint
+async def gift_new(request: Request, auth: Auth) -> Response:
+    campaigns = await in_tx(request, _open_campaigns)
+    if request.method == "GET":
+        form = GiftForm(campaign=request.query_params.get("campaign", ""))
+        form.date = utcnow().date().isoformat()
+        return _gift_form(request, auth, form, campaigns, None)
     form = GiftForm.parse(await read_form(request))
 
     def work(session: Session) -> LedgerEntry:
@@ -569,18 +593,7 @@ async def gift_new(request: Request, auth: Auth) -> Response:
     try:
         entry = await in_tx(request, work)
     except DomainError as exc:
-        errors = exc.errors if isinstance(exc, FormError) else [exc.message]
-        return render(
-            request,
-            auth,
-            "gift_form.html",
-            status=exc.status,
-            form=form,
-            campaigns=campaigns,
-            entry=None,
-            errors=errors,
-            sources=gifts.OFFLINE_SOURCES,
-        )
+        return _gift_form(request, auth, form, campaigns, None, exc)
     await ctx(request).campaigns_changed()
     return see_other(f"/admin/donations/{entry.id}?saved=1")
 
@@ -607,15 +620,7 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
     entry_id = request.path_params["entry_id"]
     entry, campaign = await in_tx(request, lambda s: _offline_entry(s, entry_id))
     if request.method == "GET":
-        return render(
-            request,
-            auth,
-            "gift_form.html",
-            form=GiftForm.of(entry, campaign.slug),
-            campaigns=[campaign],
-            entry=entry,
-            sources=gifts.OFFLINE_SOURCES,
-        )
+        return _gift_form(request, auth, GiftForm.of(entry, campaign.slug), [campaign], entry)
     form = GiftForm.parse(await read_form(request))
     form.campaign = campaign.slug
 
@@ -640,18 +645,7 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
     try:
         await in_tx(request, work)
     except DomainError as exc:
-        errors = exc.errors if isinstance(exc, FormError) else [exc.message]
-        return render(
-            request,
-            auth,
-            "gift_form.html",
-            status=exc.status,
-            form=form,
-            campaigns=[campaign],
-            entry=entry,
-            errors=errors,
-            sources=gifts.OFFLINE_SOURCES,
-        )
+        return _gift_form(request, auth, form, [campaign], entry, exc)
     await ctx(request).campaigns_changed()
     return see_other(f"/admin/donations/{entry_id}?saved=1")
 

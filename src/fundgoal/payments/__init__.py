@@ -38,6 +38,11 @@ class PayloadError(Invalid):
     """A signed webhook body that is not a Stripe event."""
 
 
+def attempt_metadata(campaign_slug: str, campaign_id: int, attempt_id: str) -> dict[str, str]:
+    """The metadata every Checkout object carries back to us (webhooks read these keys)."""
+    return {"campaign": campaign_slug, "campaign_id": str(campaign_id), "attempt": attempt_id}
+
+
 @dataclass(frozen=True)
 class CheckoutRequest:
     attempt_id: str
@@ -61,11 +66,7 @@ class CheckoutRequest:
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {
-            "campaign": self.campaign_slug,
-            "campaign_id": str(self.campaign_id),
-            "attempt": self.attempt_id,
-        }
+        return attempt_metadata(self.campaign_slug, self.campaign_id, self.attempt_id)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import CheckoutRequest, CheckoutSession, ProviderError, StripeDict
+from . import CheckoutRequest, CheckoutSession, ProviderError, StripeDict, attempt_metadata
 from .stripe import signature_header
 
 PROVIDER = "testmode"
@@ -83,11 +83,7 @@ class TestCheckout:
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {
-            "campaign": self.campaign_slug,
-            "campaign_id": str(self.campaign_id),
-            "attempt": self.attempt_id,
-        }
+        return attempt_metadata(self.campaign_slug, self.campaign_id, self.attempt_id)
 
 
 def _event(event_id: str, kind: str, obj: StripeDict, created: int) -> StripeDict:

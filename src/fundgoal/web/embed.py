@@ -93,7 +93,18 @@ class WidgetFastPath:
         self.keeper = keeper
         self.default_locale = settings.default_locale
         self.script = Script.load(settings.public_url)
-        self.frame_ancestors = settings.embed_frame_ancestors.encode()
+        self.svg_headers: Headers = [
+            (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
+        ]
+        self.embed_headers: Headers = [
+            (
+                b"content-security-policy",
+                b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                b"base-uri 'none'; form-action 'none'; frame-ancestors "
+                + settings.embed_frame_ancestors.encode(),
+            ),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
         self._headers: dict[tuple[bytes, bytes, int], Headers] = {}
         self.api_cache = (
             f"public, max-age={settings.widget_cache_seconds}, "
@@ -160,23 +171,13 @@ class WidgetFastPath:
                 return
             if form == "svg":
                 encoded = snapshot.svg(slug, locale)
-                extra: Headers = [
-                    (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
-                ]
+                extra = self.svg_headers
             else:
                 options = EmbedOptions.parse(
                     query.get("theme"), query.get("accent"), query.get("compact")
                 )
                 encoded = snapshot.html(slug, locale, options)
-                extra = [
-                    (
-                        b"content-security-policy",
-                        b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                        b"base-uri 'none'; form-action 'none'; frame-ancestors "
-                        + self.frame_ancestors,
-                    ),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                ]
+                extra = self.embed_headers
         except BadRequest as exc:
             await self._error(scope, send, 400, "bad_request", str(exc))
             return

@@ -166,3 +166,59 @@ def test_unreachable_database_is_one_line() -> None:
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "unreachable" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("milestones", "message"),
+    [
+        ("1e1000000", "not an amount"),
+        ("1e600000", "not an amount"),
+        ("2500,\uff15000", "digits 0 to 9"),
+        ("1_000", "not an amount"),
+        ("+5", "sign"),
+        ("Infinity", "not an amount"),
+    ],
+)
+def test_hostile_milestones_are_one_line_errors(
+    database_url: str, milestones: str, message: str
+) -> None:
+    """The same strict parser as the web: a one-line error and exit 1, never a traceback."""
+    done = run(database_url, "campaign", "create", "x", "--title", "X", "--milestones", milestones)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("fundgoal: error:")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("title", ["\x1b[31mRed\x1b[0m", "\u202eevil", "\u200b\u200b", "x" * 201])
+def test_hostile_titles_are_refused(database_url: str, title: str) -> None:
+    done = run(database_url, "campaign", "create", "x", "--title", title, "--milestones", "5")
+    assert done.returncode == 1
+    assert done.stderr.startswith("fundgoal: error: Title:")
+    assert "\x1b" not in done.stderr
+    assert "\u202e" not in done.stderr
+
+
+def test_stored_control_characters_are_printed_escaped(database_url: str) -> None:
+    """Rows written before the input rules may hold terminal escapes: printed as text."""
+    from sqlalchemy import update
+
+    from fundgoal import db
+    from fundgoal.models import Campaign
+
+    assert (
+        run(database_url, "campaign", "create", "x", "--title", "X", "--milestones", "5").returncode
+        == 0
+    )
+    engine = db.make_engine(database_url)
+    with db.transaction(engine) as session:
+        session.execute(update(Campaign).values(title="\x1b]0;pwned\x07\x1b[2J\u202eevil"))
+    engine.dispose()
+    for args in (("campaign", "list"), ("campaign", "show", "x")):
+        done = run(database_url, *args)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout
+        assert "\x07" not in done.stdout
+        assert "\u202e" not in done.stdout
+        assert "\\x1b]0;pwned\\x07" in done.stdout

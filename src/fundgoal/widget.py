@@ -20,6 +20,7 @@ from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment
 
+from .inputs.text import displayable
 from .money import format_money, format_money_compact, known_locale
 from .progress import (
     DeadlinePhase,
@@ -220,7 +221,9 @@ class Renderer:
         )
         return {
             "slug": c.slug,
-            "title": c.title,
+            # Stored text without control or direction characters: rows written before the
+            # input rules (or by hand) must not put a NUL into the JSON or the page.
+            "title": displayable(c.title),
             "currency": c.currency,
             "locale": locale,
             "dir": babel_locale.text_direction,
@@ -235,7 +238,7 @@ class Renderer:
             "milestones": [
                 {
                     "amount": m.amount,
-                    "label": m.label,
+                    "label": displayable(m.label) if m.label else m.label,
                     "stretch": m.stretch,
                     "reached": raised >= m.amount,
                     "formatted": money(m.amount),

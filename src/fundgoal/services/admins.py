@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import re
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ..errors import Conflict, Invalid
+from ..inputs.emails import check_email
 from ..models import Admin
 from ..stores import audit
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 MIN_PASSWORD = 12
 
 
 def normalize_email(email: str) -> str:
-    cleaned = email.strip().lower()
-    if not EMAIL_RE.fullmatch(cleaned):
-        raise Invalid(f"{email.strip()!r} is not an email address")
-    return cleaned
+    """The one email rule (inputs/emails.py), as a domain error."""
+    try:
+        return check_email(email)
+    except PydanticCustomError as exc:
+        raise Invalid(exc.message()) from None
 
 
 def check_password_strength(password: str) -> None:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
 from .. import ledger
 from ..errors import Conflict, Invalid, NotFound
+from ..inputs.campaign import MAX_MILESTONES, CampaignSpec, check_slug, check_theme
+from ..inputs.text import is_slug
 from ..models import Campaign, CampaignStatus, utcnow
-from ..money import Money, known_locale, normalize_currency
-from ..progress import Milestone, OverGoalPolicy, validate_milestones
+from ..money import MAX_MINOR, Money, MoneyError, parse_amount
+from ..progress import Milestone, validate_milestones
 from ..stores import audit, campaigns
 from ..stores import donations as donation_store
-
-SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-
-
-def check_slug(slug: str) -> str:
-    if not SLUG_RE.fullmatch(slug):
-        raise Invalid(
-            "a slug is 1-64 lower-case letters, digits and inner hyphens (like spring-appeal)"
-        )
-    return slug
 
 
 def milestones_of(campaign: Campaign) -> list[Milestone]:
@@ -41,26 +31,18 @@ def milestones_json(milestones: list[Milestone]) -> list[dict[str, Any]]:
 
 def parse_milestones(text: str, currency: str) -> list[Milestone]:
     """'2500,5000' in major units (the command line's form) -> milestones in minor units."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = [p.strip() for p in text.split(",")[: MAX_MILESTONES + 1] if p.strip()]
     if not parts:
         raise Invalid("give at least one milestone, like --milestones 2500,5000")
-    return validate_milestones([Milestone(Money.from_major(p, currency).minor) for p in parts])
+    try:
+        amounts = [parse_amount(p, currency, "en", max_minor=MAX_MINOR).minor for p in parts]
+    except MoneyError as exc:
+        raise Invalid(f"milestones: {exc.message}") from None
+    return validate_milestones([Milestone(a) for a in amounts])
 
 
-@dataclass
-class CampaignSpec:
-    slug: str
-    title: str
-    currency: str
-    milestones: list[Milestone]
-    description: str = ""
-    deadline: date | None = None
-    over_goal_policy: OverGoalPolicy = OverGoalPolicy.FILL
-    preset_amounts: list[int] = field(default_factory=list)  # minor units
-    min_amount: int | None = None
-    max_amount: int | None = None
-    donor_wall: bool = True
-    theme: dict[str, Any] = field(default_factory=dict)
+# CampaignSpec, check_slug and check_theme are the campaign input's (inputs/campaign.py).
+__all__ = ["CampaignSpec", "check_slug", "check_theme"]
 
 
 def _default_presets(currency: str) -> list[int]:
@@ -71,20 +53,15 @@ def _default_presets(currency: str) -> list[int]:
 def create(
     session: Session, spec: CampaignSpec, *, actor: str, admin_id: int | None = None
 ) -> Campaign:
-    check_slug(spec.slug)
-    title = spec.title.strip()
-    if not title or len(title) > 200:
-        raise Invalid("a title is 1 to 200 characters")
-    currency = normalize_currency(spec.currency)
-    validate_milestones(spec.milestones)
+    # The spec's own rules (slug, title, lengths, milestones, theme) were checked when it was
+    # built (inputs/campaign.py); what needs the database is checked here.
+    title, currency = spec.title, spec.currency
     if campaigns.by_slug(session, spec.slug) is not None:
         raise Conflict(f"a campaign called {spec.slug!r} already exists")
-    if len(spec.description) > 5000:
-        raise Invalid("a description is at most 5,000 characters")
     presets, minimum, maximum = check_amounts(
         currency, spec.preset_amounts, spec.min_amount, spec.max_amount
     )
-    theme = check_theme(spec.theme) if spec.theme else {}
+    theme = spec.theme
     campaign = campaigns.add(
         session,
         Campaign(
@@ -136,9 +113,9 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
 
 
 def get(session: Session, slug: str) -> Campaign:
-    campaign = campaigns.by_slug(session, slug)
+    campaign = campaigns.by_slug(session, slug) if is_slug(slug) else None
     if campaign is None:
-        raise NotFound(f"no campaign called {slug!r}")
+        raise NotFound(f"no campaign called {slug[:64]!r}")
     return campaign
 
 
@@ -196,25 +173,6 @@ def totals_report(session: Session, slug: str) -> TotalsReport:
     return TotalsReport(campaign, ledger.stored(campaign), ledger.recompute(session, campaign.id))
 
 
-THEMES = ("auto", "light", "dark")
-ACCENT_RE = re.compile(r"#[0-9a-f]{6}")
-
-
-def check_theme(theme: dict[str, Any]) -> dict[str, Any]:
-    """The widget defaults an admin picks: locale, theme, accent colour, compact."""
-    locale = str(theme.get("locale") or "en")
-    if known_locale(locale) is None:
-        raise Invalid(f"{locale!r} is not a locale (like en, fr or pt-BR)")
-    chosen = str(theme.get("theme") or "auto")
-    if chosen not in THEMES:
-        raise Invalid("the theme is light, dark or auto")
-    accent = str(theme.get("accent") or "#0b6e4f").lower()
-    if not ACCENT_RE.fullmatch(accent):
-        raise Invalid("the accent colour is a hex colour like #0b6e4f")
-    compact = bool(theme.get("compact"))
-    return {"locale": locale, "theme": chosen, "accent": accent, "compact": compact}
-
-
 def check_amounts(
     currency: str, presets: list[int], minimum: int | None, maximum: int | None
 ) -> tuple[list[int], int, int]:
@@ -251,17 +209,11 @@ def update(
     if campaign.status == CampaignStatus.ARCHIVED:
         raise Conflict("an archived campaign is final; it can no longer be edited")
     assert campaign.id is not None
-    title = spec.title.strip()
-    if not title or len(title) > 200:
-        raise Invalid("a title is 1 to 200 characters")
-    if len(spec.description) > 5000:
-        raise Invalid("a description is at most 5,000 characters")
-    currency = normalize_currency(spec.currency)
+    title, currency = spec.title, spec.currency
     if currency != campaign.currency and donation_store.has_entries(session, campaign.id):
         raise Conflict(
             f"the currency stays {campaign.currency}: the campaign already has donations"
         )
-    validate_milestones(spec.milestones)
     presets, low, high = check_amounts(
         currency, spec.preset_amounts, spec.min_amount, spec.max_amount
     )

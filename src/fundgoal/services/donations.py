@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from ..errors import Conflict, Invalid, NotFound, TooManyRequests
+from ..errors import Conflict, NotFound, TooManyRequests
+from ..inputs import donation as inputs_donation
+from ..inputs.donation import Donation, DonationForm, DonationRules, FormError
 from ..models import Campaign, CampaignStatus, DonationAttempt, EntryStatus, LedgerEntry, utcnow
-from ..money import MAX_DONATION_MINOR, Money, MoneyError, format_money, parse_amount
 from ..payments import CheckoutRequest
 from ..progress import DeadlinePhase, deadline_state
 from ..stores import attempts as attempt_store
@@ -25,8 +26,7 @@ from ..stores import payments as payment_store
 RATE_LIMIT = 10
 RATE_WINDOW = timedelta(minutes=10)
 FREQUENCIES = ("once", "monthly")
-MAX_NAME = 200
-MAX_MESSAGE = 1000
+__all__ = ["Donation", "DonationForm", "FormError", "validate"]
 
 
 def closed_reason(campaign: Campaign, now: datetime | None = None) -> str | None:
@@ -46,79 +46,15 @@ def ensure_open(campaign: Campaign, now: datetime | None = None) -> None:
         raise Conflict(reason)
 
 
-@dataclass(frozen=True)
-class DonationForm:
-    """The form as posted: strings exactly as the donor typed them."""
-
-    amount: str = ""
-    preset: str = ""
-    frequency: str = "once"
-    name: str = ""
-    message: str = ""
-    anonymous: bool = False
-
-
-@dataclass(frozen=True)
-class Donation:
-    amount: Money
-    frequency: str
-    name: str | None
-    message: str | None
-    anonymous: bool
-
-
-class FormError(Invalid):
-    """A form field is wrong; `field` says which, the message says why (shown to the donor)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 def validate(campaign: Campaign, form: DonationForm, locale: str) -> Donation:
-    currency = campaign.currency
-    ceiling = min(campaign.max_amount, MAX_DONATION_MINOR)
-    if form.amount.strip():
-        try:
-            amount = parse_amount(form.amount, currency, locale, max_minor=ceiling)
-        except MoneyError as exc:
-            raise FormError("amount", _sentence(exc.message)) from None
-    elif form.preset.strip():
-        try:
-            minor = int(form.preset)
-        except ValueError:
-            raise FormError("amount", "Choose one of the amounts or type your own.") from None
-        if minor not in campaign.preset_amounts:
-            raise FormError("amount", "Choose one of the amounts or type your own.")
-        amount = Money(minor, currency)
-    else:
-        raise FormError("amount", "Choose an amount or type your own.")
-    if amount.minor < campaign.min_amount:
-        smallest = format_money(campaign.min_amount, currency, locale)
-        raise FormError("amount", f"The smallest gift is {smallest}.")
-    if amount.minor > ceiling:
-        largest = format_money(ceiling, currency, locale)
-        raise FormError("amount", f"The largest gift we take online is {largest}.")
-    if form.frequency not in FREQUENCIES:
-        raise FormError("frequency", "Choose a one-time or a monthly gift.")
-    name = " ".join(form.name.split())
-    message = form.message.strip()
-    if len(name) > MAX_NAME:
-        raise FormError("name", f"Your name can be at most {MAX_NAME} characters.")
-    if len(message) > MAX_MESSAGE:
-        raise FormError("message", f"Your message can be at most {MAX_MESSAGE} characters.")
-    return Donation(
-        amount=amount,
-        frequency=form.frequency,
-        name=name or None,
-        message=message or None,
-        anonymous=form.anonymous,
+    """The donor's gift checked against the one donation model and this campaign's limits."""
+    rules = DonationRules(
+        currency=campaign.currency,
+        min_amount=campaign.min_amount,
+        max_amount=campaign.max_amount,
+        presets=tuple(campaign.preset_amounts),
     )
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+    return inputs_donation.validate(form, rules, locale)
 
 
 def client_hash(signing_key: str, address: str) -> str:

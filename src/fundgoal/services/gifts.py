@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from sqlmodel import Session
 
 from .. import ledger
 from ..errors import Conflict, Invalid, NotFound
+from ..inputs.gift import OFFLINE_SOURCES, OfflineGift
+from ..inputs.text import check_reason
 from ..models import Campaign, EntryKind, EntryStatus, LedgerEntry
 from ..money import Money
 from ..stores import audit
 
-OFFLINE_SOURCES = ("bank_transfer", "cheque", "cash", "other_platform", "other")
+__all__ = ["OFFLINE_SOURCES", "record_offline_gift", "void_offline_gift"]
 
 
 def _entry_summary(entry: LedgerEntry) -> dict[str, object]:
@@ -65,30 +66,29 @@ def record_offline_gift(
     file twice is refused instead of counting its gifts twice.
     """
     assert campaign.id is not None
-    if source not in OFFLINE_SOURCES:
-        raise Invalid(f"source must be one of {', '.join(OFFLINE_SOURCES)}")
+    # The one set of gift rules (inputs/gift.py): the dashboard and CSV import built the same
+    # model from text already; callers in code get the same checks here.
+    gift = OfflineGift(
+        amount=amount,
+        source=source,
+        donor_name=donor_name,
+        donor_email=donor_email,
+        occurred_at=occurred_at,
+        note=note,
+        original=original,
+        exchange_rate=exchange_rate,
+        reason=reason,
+    )
+    source, donor_name, donor_email = gift.source, gift.donor_name, gift.donor_email
+    occurred_at, note, reason = gift.occurred_at, gift.note, gift.reason
+    original, exchange_rate = gift.original, gift.exchange_rate
     if amount.currency != campaign.currency:
         raise Invalid(
             f"record the gift in {campaign.currency}; give the original amount and rate "
             "when it was received in another currency"
         )
-    if amount.minor <= 0:
-        raise Invalid("the amount must be more than zero")
-    if original is not None:
-        if original.currency == campaign.currency:
-            original, exchange_rate = None, None
-        elif not exchange_rate:
-            raise Invalid("give the exchange rate used for a gift in another currency")
-        else:
-            try:
-                if Decimal(exchange_rate) <= 0:
-                    raise InvalidOperation
-            except InvalidOperation:
-                raise Invalid("the exchange rate must be a positive number") from None
-    if note is not None and len(note) > 2000:
-        raise Invalid("a note is at most 2,000 characters")
-    if donor_name is not None and len(donor_name) > 200:
-        raise Invalid("a donor name is at most 200 characters")
+    if original is not None and original.currency == campaign.currency:
+        original, exchange_rate = None, None
     before = None
     if new_ref is not None and ledger.find_entry(session, "offline", new_ref) is not None:
         raise Conflict(f"the gift {new_ref} is already recorded")
@@ -138,8 +138,10 @@ def void_offline_gift(
     entry = ledger.find_entry(session, "offline", ref)
     if entry is None:
         raise NotFound(f"no offline gift {ref!r}")
-    if not reason.strip():
+    why = check_reason(reason)
+    if why is None:
         raise Invalid("say why the gift is voided")
+    reason = why
     before = _entry_summary(entry)
     applied = ledger.apply(
         session,

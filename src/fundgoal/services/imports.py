@@ -11,20 +11,22 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 
 from sqlmodel import Session
 
 from ..errors import Conflict, Invalid
+from ..inputs import InputError
+from ..inputs.gift import CSV_LABELS, GiftText
+from ..inputs.text import is_slug
 from ..models import Campaign, CampaignStatus
-from ..money import MAX_MINOR, Money, MoneyError, format_money, parse_amount
+from ..money import Money, format_money
 from ..stores import campaigns as campaign_store
 from . import gifts
-from .admins import EMAIL_RE
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
+MAX_CELL = 128 * 1024  # csv's own field limit; no column holds more than 2,000 characters
 COLUMNS = (
     "campaign",
     "amount",
@@ -83,19 +85,6 @@ class ImportPlan:
         return {slug: format_money(m, currencies[slug]) for slug, m in sums.items()}
 
 
-def _date(text: str) -> datetime:
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(12), UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(f"date {text!r} is not like 2026-11-24 or 2026-11-24T10:30+01:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def plan(session: Session, data: bytes) -> ImportPlan:
     """Read and check the whole file; nothing is written."""
     digest = hashlib.sha256(data).hexdigest()[:20]
@@ -108,8 +97,14 @@ def plan(session: Session, data: bytes) -> ImportPlan:
     except UnicodeDecodeError:
         result.errors.append("the file is not UTF-8 text; save it as CSV UTF-8")
         return result
+    csv.field_size_limit(MAX_CELL)  # the default, set so a change elsewhere cannot raise it
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        names = reader.fieldnames or []
+    except csv.Error as exc:
+        result.errors.append(f"the header row cannot be read ({exc})")
+        return result
+    header = [h.strip().lower()[:64] for h in names]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         result.errors.append(f"the header row lacks the column(s): {', '.join(missing)}")
@@ -120,7 +115,19 @@ def plan(session: Session, data: bytes) -> ImportPlan:
         return result
     reader.fieldnames = header
     known: dict[str, Campaign | None] = {}
-    for number, raw in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            number, raw = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # A cell past csv's field limit (MAX_CELL), or a line the reader cannot split.
+            row = ImportRow(reader.line_num, "")
+            reason = "a cell is longer than 128 KB" if "field limit" in str(exc) else str(exc)
+            row.errors.append(f"line {reader.line_num}: {reason}; nothing after it was read")
+            result.rows.append(row)
+            break
         if len(result.rows) >= MAX_ROWS:
             result.errors.append(f"at most {MAX_ROWS} rows per file")
             break
@@ -142,58 +149,32 @@ def _check_row(
     session: Session, number: int, cells: dict[str, str], known: dict[str, Campaign | None]
 ) -> ImportRow:
     slug = cells.get("campaign", "")
-    row = ImportRow(number, slug)
+    row = ImportRow(number, slug if is_slug(slug) else "")
     if slug not in known:
-        known[slug] = campaign_store.by_slug(session, slug) if slug else None
+        known[slug] = campaign_store.by_slug(session, slug) if is_slug(slug) else None
     campaign = known[slug]
     if campaign is None:
-        row.errors.append(f"no campaign {slug!r}" if slug else "campaign is empty")
+        row.errors.append(f"no campaign {slug[:64]!r}" if slug else "campaign is empty")
     elif campaign.status == CampaignStatus.ARCHIVED:
         row.errors.append(f"campaign {slug!r} is archived")
-    if campaign is not None:
-        try:
-            row.amount = parse_amount(
-                cells.get("amount", ""), campaign.currency, max_minor=MAX_MINOR
-            )
-        except MoneyError as exc:
-            row.errors.append(f"amount: {exc.message}")
+    # The same rules as the dashboard's gift form (inputs/gift.py), named by column.
+    text = GiftText(**{k: v for k, v in cells.items() if k != "campaign"})
     try:
-        row.occurred_at = _date(cells.get("date", ""))
-    except Invalid as exc:
-        row.errors.append(exc.message)
-    row.donor_name = cells.get("donor_name") or None
-    if row.donor_name and len(row.donor_name) > 200:
-        row.errors.append("donor_name is longer than 200 characters")
-    email = cells.get("donor_email") or None
-    if email and not EMAIL_RE.fullmatch(email.lower()):
-        row.errors.append(f"donor_email {email!r} is not an email address")
-    row.donor_email = email
-    row.source = cells.get("source") or "bank_transfer"
-    if row.source not in gifts.OFFLINE_SOURCES:
-        row.errors.append(f"source must be one of {', '.join(gifts.OFFLINE_SOURCES)}")
-    row.note = cells.get("note") or None
-    if row.note and len(row.note) > 2000:
-        row.errors.append("note is longer than 2,000 characters")
-    original_amount = cells.get("original_amount", "")
-    original_currency = cells.get("original_currency", "")
-    rate = cells.get("exchange_rate", "")
-    if original_amount or original_currency or rate:
-        if not (original_amount and original_currency and rate):
-            row.errors.append(
-                "a gift in another currency needs original_amount, original_currency "
-                "and exchange_rate"
-            )
-        else:
-            try:
-                row.original = parse_amount(original_amount, original_currency, max_minor=MAX_MINOR)
-            except MoneyError as exc:
-                row.errors.append(f"original_amount: {exc.message}")
-            try:
-                if Decimal(rate) <= 0:
-                    raise InvalidOperation
-                row.exchange_rate = rate
-            except InvalidOperation:
-                row.errors.append(f"exchange_rate {rate!r} is not a positive number")
+        gift = text.gift(campaign.currency if campaign else "USD", CSV_LABELS)
+    except InputError as exc:
+        # Without a campaign the amount cannot be read in its currency; the rest still can.
+        row.errors.extend(
+            f"{name}: {message}"
+            for name, message in exc.fields.items()
+            if campaign is not None or name != "amount"
+        )
+        return row
+    if campaign is not None:
+        row.amount = gift.amount
+    row.occurred_at = gift.occurred_at
+    row.donor_name, row.donor_email = gift.donor_name, gift.donor_email
+    row.source, row.note = gift.source, gift.note
+    row.original, row.exchange_rate = gift.original, gift.exchange_rate
     return row
 
 

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from ..inputs.text import is_slug
 from ..models import Campaign
 
 
 def by_slug(session: Session, slug: str) -> Campaign | None:
+    if not is_slug(slug):
+        return None  # no campaign has another shape; '\x00' must not reach PostgreSQL
     return session.scalars(select(Campaign).where(col(Campaign.slug) == slug)).first()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, func, literal_column, or_, select
 from sqlmodel import Session, col
 
+from ..inputs.numbers import parse_id
 from ..models import LedgerEntry
 
 MAX_PAGE = 200
@@ -37,9 +38,12 @@ class Cursor:
     def decode(cls, text: str) -> Cursor | None:
         """None for anything malformed: a bad cursor means the first page, not an error."""
         stamp, _, ident = text.partition("~")
+        row_id = parse_id(ident)  # ASCII digits within the id column, not int('٣')
+        if row_id is None or len(stamp) > 32:
+            return None
         try:
             moment = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
-            return cls(moment, int(ident))
+            return cls(moment, row_id)
         except ValueError:
             return None
 

@@ -5,17 +5,28 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..config import Settings
+from ..inputs.text import displayable
 from ..resources import templates_dir, widgets_dir
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
 from .middleware import MetricSet
+
+
+def _displayable(value: Any) -> Any:
+    """Every value a template prints: stored text loses control and direction characters (a
+    NUL from an old row must not reach a page); markup the templates built is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return displayable(value)
+    return value
 
 
 @dataclass
@@ -32,6 +43,7 @@ class AppContext:
             loader=FileSystemLoader(templates_dir()),
             autoescape=select_autoescape(["html", "xml", "svg"]),
             auto_reload=False,
+            finalize=_displayable,
         )
         jinja.globals["public_url"] = settings.public_url
         # The embed page inlines the loader's own stylesheet, so both forms look the same.

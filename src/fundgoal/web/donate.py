@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -25,6 +27,8 @@ from starlette.routing import Route
 from .. import db
 from ..config import Settings
 from ..errors import Conflict, Forbidden, NotFound, TooManyRequests
+from ..inputs.emails import check_email
+from ..inputs.text import is_slug
 from ..models import Campaign
 from ..money import format_money, known_locale
 from ..payments import CheckoutRequest, Gateway, ProviderError, testmode
@@ -37,6 +41,9 @@ from .context import AppContext, ctx
 
 log = logging.getLogger("fundgoal.web.donate")
 
+# A Checkout Session id as Stripe (cs_live_…, cs_test_…) and our test mode write them: the
+# only shape looked up, so nothing else reaches a query.
+CHECKOUT_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 CSRF_COOKIE = "fundgoal_csrf"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_FIELDS = 20
@@ -57,7 +64,10 @@ def _sign(settings: Settings, nonce: str) -> str:
 
 def _valid_token(settings: Settings, token: str) -> bool:
     nonce, _, _mac = token.partition(".")
-    return bool(nonce) and hmac.compare_digest(_sign(settings, nonce), token)
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text (a 500 from a cookie).
+    return bool(nonce) and hmac.compare_digest(
+        _sign(settings, nonce).encode(), token.encode("utf-8", "surrogateescape")
+    )
 
 
 def csrf_token(request: Request, settings: Settings) -> tuple[str, bool]:
@@ -72,9 +82,10 @@ def csrf_token(request: Request, settings: Settings) -> tuple[str, bool]:
 def check_csrf(request: Request, settings: Settings, form: FormData) -> None:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     posted = str(form.get(CSRF_FIELD, ""))
-    if not (
-        cookie and posted and hmac.compare_digest(cookie, posted) and _valid_token(settings, cookie)
-    ):
+    same = hmac.compare_digest(
+        cookie.encode("utf-8", "surrogateescape"), posted.encode("utf-8", "surrogateescape")
+    )
+    if not (cookie and posted and same and _valid_token(settings, cookie)):
         raise Forbidden(
             "This form has expired or was not sent from our page. Reload the page and try again."
         )
@@ -145,7 +156,16 @@ def _campaign_view(campaign: Campaign, locale: str) -> dict[str, Any]:
     }
 
 
+def _known_slug(slug: str) -> str:
+    """Only a slug's shape reaches a query: '%00' or 5,000 characters are simply no campaign
+    (PostgreSQL refuses NUL in text, which would be a 500)."""
+    if not is_slug(slug):
+        raise NotFound("There is no such campaign.")
+    return slug
+
+
 def _load(context: AppContext, slug: str) -> tuple[Campaign, list[donations.WallItem]]:
+    _known_slug(slug)
     with db.transaction(context.engine) as session:
         campaign = campaign_store.by_slug(session, slug)
         if campaign is None:
@@ -209,6 +229,7 @@ def _client(request: Request) -> str:
 def _begin(
     context: AppContext, slug: str, donation: donations.Donation, client: str
 ) -> tuple[CheckoutRequest, str]:
+    _known_slug(slug)
     with db.transaction(context.engine) as session:
         campaign = campaign_store.by_slug(session, slug)
         if campaign is None:
@@ -283,6 +304,7 @@ async def donate_submit(request: Request) -> Response:
 
 
 def _gift(context: AppContext, slug: str, session_id: str) -> tuple[Campaign, Any]:
+    _known_slug(slug)
     with db.transaction(context.engine) as session:
         campaign = campaign_store.by_slug(session, slug)
         if campaign is None:
@@ -294,7 +316,7 @@ async def thanks_page(request: Request) -> Response:
     context = ctx(request)
     locale = _locale(request, context.settings)
     session_id = request.query_params.get("session_id", "")
-    if not session_id or len(session_id) > 255:
+    if not CHECKOUT_ID.fullmatch(session_id):
         raise NotFound("This page needs the checkout it thanks you for.")
     campaign, gift = await run_in_threadpool(
         _gift, context, request.path_params["slug"], session_id
@@ -317,6 +339,8 @@ async def thanks_page(request: Request) -> Response:
 
 
 def _test_checkout(context: AppContext, session_id: str) -> tuple[testmode.TestCheckout, str]:
+    if not CHECKOUT_ID.fullmatch(session_id):
+        raise NotFound("There is no test checkout with this id.")
     with db.transaction(context.engine) as session:
         attempt = attempt_store.by_checkout_session(session, session_id)
         if attempt is None:
@@ -390,7 +414,11 @@ async def test_checkout_submit(request: Request) -> Response:
     if action not in {"pay", "fail"}:
         raise Forbidden("Choose Pay or Fail.")
     checkout, _title = await run_in_threadpool(_test_checkout, context, session_id)
-    email = str(form.get("email", "")).strip()[:320] or f"test-{checkout.suffix}@example.org"
+    try:
+        typed = check_email(str(form.get("email", ""))[:400], required=False)
+    except PydanticCustomError:
+        typed = ""  # the test checkout only pretends to collect an address
+    email = typed or f"test-{checkout.suffix}@example.org"
     events = testmode.events_for(checkout, paid=action == "pay", now=int(time.time()), email=email)
     if await run_in_threadpool(_deliver, context, gateway(request), events):
         await context.campaigns_changed()

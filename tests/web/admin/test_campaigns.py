@@ -88,7 +88,7 @@ BAD_INPUTS = [
     ({"ms_kind": ["stretch", "stretch", "stretch"]}, "at least one milestone must be a goal"),
     ({"ms_kind": ["goal", "stretch", "goal"]}, "stretch milestones must come after the goal"),
     ({"slug": "Not A Slug!"}, "a slug is"),
-    ({"title": ""}, "a title is"),
+    ({"title": ""}, "Title: this field is required"),
     ({"currency": "XYZ"}, "unknown currency"),
     ({"deadline": "31/12/2026"}, "Deadline"),
     ({"policy": "explode"}, "Over-goal policy"),

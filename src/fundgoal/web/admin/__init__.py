@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from ...errors import NotFound
 from ...resources import widgets_dir
+from .. import convertors  # noqa: F401 - registers {name:id} before the routes below
 from . import auth, views
 
 ASSETS = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8"}
@@ -39,9 +40,9 @@ routes = [
     Route("/admin/campaigns/{slug}/embed", views.embed, methods=["GET"]),
     Route("/admin/donations", views.donation_list, methods=["GET"]),
     Route("/admin/donations/export.csv", views.donation_export, methods=["GET"]),
-    Route("/admin/donations/{entry_id:int}", views.donation_detail, methods=["GET"]),
-    Route("/admin/donations/{entry_id:int}/edit", views.gift_edit, methods=["GET", "POST"]),
-    Route("/admin/donations/{entry_id:int}/void", views.gift_void, methods=["POST"]),
+    Route("/admin/donations/{entry_id:id}", views.donation_detail, methods=["GET"]),
+    Route("/admin/donations/{entry_id:id}/edit", views.gift_edit, methods=["GET", "POST"]),
+    Route("/admin/donations/{entry_id:id}/void", views.gift_void, methods=["POST"]),
     Route("/admin/gifts/new", views.gift_new, methods=["GET", "POST"]),
     Route("/admin/gifts/import", views.import_page, methods=["GET", "POST"]),
     Route("/admin/gifts/import/confirm", views.import_confirm, methods=["POST"]),

@@ -33,6 +33,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ... import db
 from ...config import Settings
 from ...errors import DomainError
+from ...inputs import InputError
+from ...inputs.auth import SignIn
 from ...models import Admin
 from ...services import auth as auth_service
 from ..context import ctx
@@ -302,6 +304,20 @@ async def login(request: Request) -> Response:
             status=403,
             next_url=str(form.get("next", "")),
         )
+    try:
+        # NUL or control characters in the email cannot be stored with a failed attempt
+        # (PostgreSQL refuses NUL): refused here, before the throttle or the password.
+        credentials = SignIn(email=email, password=password)
+    except InputError as exc:
+        return _login_page(
+            request,
+            expected,
+            error=exc.message,
+            email="",
+            status=400,
+            next_url=str(form.get("next", "")),
+        )
+    email, password = credentials.email, credentials.password
     address = request.client.host if request.client else "unknown"
     result = await run_in_threadpool(_attempt, context.engine, email, password, address)
     if isinstance(result, DomainError):

@@ -25,6 +25,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 
 from ... import db, ledger
 from ...errors import Conflict, DomainError, NotFound
+from ...inputs import numbers
+from ...inputs.text import REASON_LENGTH, check_reason, is_slug, single_line
 from ...models import AuditLog, Campaign, CampaignStatus, EntryStatus, LedgerEntry, utcnow
 from ...money import format_money
 from ...progress import OverGoalPolicy, bar_state
@@ -236,7 +238,8 @@ async def campaign_edit(request: Request, auth: Auth) -> Response:
         campaign = campaign_service.get(session, slug)  # 404 before any form error
         del campaign
         spec = form.spec()
-        campaign_service.update(session, slug, spec, reason=form.reason or None, **_actor(auth))
+        reason = form.checked_reason()
+        campaign_service.update(session, slug, spec, reason=reason, **_actor(auth))
 
     try:
         await in_tx(request, work)
@@ -272,7 +275,7 @@ async def campaign_status(request: Request, auth: Auth) -> Response:
     action = STATUS_ACTIONS.get(str(form.get("action", "")))
     if action is None:
         raise FormError(["choose close, reopen or archive"])
-    reason = str(form.get("reason", "")).strip()[:1000] or None
+    reason = check_reason(str(form.get("reason", ""))[: 4 * REASON_LENGTH])
     await in_tx(
         request,
         lambda s: campaign_service.set_status(s, slug, action, reason=reason, **_actor(auth)),
@@ -400,9 +403,19 @@ def _list_query(session: Session, params: Any) -> ListQuery:
         for k in ("campaign", "status", "source", "since", "until", "q")
     }
     errors: list[str] = []
+    try:
+        # The search text goes into a query: the same character rules as stored text.
+        single_line(values["q"], 200, "Search")
+    except DomainError as exc:
+        errors.append(exc.message)
+        values["q"] = ""
     campaign_id = None
     if values["campaign"]:
-        found = campaign_store.by_slug(session, values["campaign"])
+        found = (
+            campaign_store.by_slug(session, values["campaign"])
+            if is_slug(values["campaign"])
+            else None
+        )
         if found is None:
             errors.append(f"no campaign {values['campaign']!r}")
             campaign_id = -1
@@ -413,10 +426,13 @@ def _list_query(session: Session, params: Any) -> ListQuery:
         dates[key] = None
         if values[key]:
             try:
-                dates[key] = date.fromisoformat(values[key])
-            except ValueError:
-                errors.append(f"{values[key]!r} is not a date like 2026-11-24")
+                dates[key] = numbers.parse_date(values[key])
+            except DomainError as exc:
+                errors.append(exc.message)
     status = values["status"] if values["status"] in STATUSES else None
+    if values["source"] and values["source"] not in SOURCES:
+        errors.append(f"the source is one of {', '.join(SOURCES)}")
+        values["source"] = ""
     filters = donation_store.DonationFilter(
         campaign_id=campaign_id,
         status=status,
@@ -504,7 +520,7 @@ def stripe_links(entry: LedgerEntry, secret_key: str) -> list[tuple[str, str, st
 
 
 def _entry_page(session: Session, entry_id: int) -> dict[str, Any]:
-    entry = donation_store.by_id(session, entry_id)
+    entry = donation_store.by_id(session, entry_id) if 0 < entry_id <= numbers.MAX_ID else None
     if entry is None:
         raise NotFound(f"no donation {entry_id}")
     campaign = campaign_store.by_id(session, entry.campaign_id)
@@ -629,7 +645,8 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
         # an archived campaign's gifts are frozen, and every edit says why.
         _editable(session, entry_id)
         current = campaign_service.get(session, campaign.slug)
-        if not form.reason:
+        reason = check_reason(form.reason)
+        if not reason:
             raise FormError(["Why: say why the gift is changed"])
         values = form.values(current.currency)
         gifts.record_offline_gift(
@@ -637,7 +654,7 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
             current,
             values.pop("amount"),
             ref=entry.provider_ref,
-            reason=form.reason,
+            reason=reason,
             **values,
             **_actor(auth),
         )
@@ -653,7 +670,7 @@ async def gift_edit(request: Request, auth: Auth) -> Response:
 @admin_endpoint
 async def gift_void(request: Request, auth: Auth) -> Response:
     entry_id = request.path_params["entry_id"]
-    reason = str((await read_form(request)).get("reason", "")).strip()[:1000]
+    reason = str((await read_form(request)).get("reason", ""))[: 4 * REASON_LENGTH]
 
     def work(session: Session) -> None:
         entry = _editable(session, entry_id)
@@ -727,8 +744,7 @@ async def import_confirm(request: Request, auth: Auth) -> Response:
 
 @admin_endpoint
 async def audit_log(request: Request, auth: Auth) -> Response:
-    raw = request.query_params.get("before", "")
-    before_id = int(raw) if raw.isdigit() else None
+    before_id = numbers.query_id(request.query_params.get("before", ""), "before")
     rows = await in_tx(request, lambda s: audit.page(s, before_id=before_id, limit=50))
     older = f"/admin/audit?before={rows[-1].id}" if len(rows) == 50 else None
     return render(

@@ -293,9 +293,11 @@ def parse_rate(text: str) -> str:
     if len(cleaned) > MAX_RATE_CHARS:
         raise MoneyError(f"the exchange rate is at most {MAX_RATE_CHARS} characters")
     if not _RATE.fullmatch(cleaned):
-        raise MoneyError(f"{cleaned!r} is not an exchange rate; write it like 1.0837")
+        raise MoneyError(
+            f"the exchange rate must be a positive number like 1.0837, not {cleaned!r}"
+        )
     if Decimal(cleaned) <= 0:
-        raise MoneyError("the exchange rate must be more than zero")
+        raise MoneyError("the exchange rate must be a positive number, not zero")
     return cleaned
 
 

@@ -54,7 +54,7 @@ from tests.web.admin.conftest import EMAIL, make_admin, sign_in
 FUZZ_WEBHOOK_SECRET = "whsec_fundgoal_fuzz_3b8e51c0a9d2"
 register(FUZZ_WEBHOOK_SECRET)
 EXAMPLES = int(
-    os.environ.get("FUZZ_EXAMPLES", "300")
+    os.environ.get("FUZZ_EXAMPLES", "600")
 )  # per database: about a minute each on a loaded 2-core CI machine
 ANSWER_BOUND = 20.0  # seconds for one answer: generous, it only catches pathological work
 MAX_PAGES = 80

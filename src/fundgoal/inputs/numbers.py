@@ -83,7 +83,7 @@ def parse_moment(text: str) -> datetime:
     """A date (noon UTC that day) or an ISO date and time (UTC unless an offset is given),
     bounded like parse_date before any offset is applied; an aware UTC datetime."""
     cleaned = text.strip()
-    if len(cleaned) == 10:
+    if _DATE.fullmatch(cleaned):
         return datetime.combine(parse_date(cleaned), time(12), UTC)
     if len(cleaned) > 40 or not _DATETIME.fullmatch(cleaned):
         raise Invalid(f"{cleaned[:40]!r} is not like 2026-11-24 or 2026-11-24T10:30+01:00")

@@ -107,9 +107,9 @@ def test_row_errors_are_listed_and_nothing_is_written(signed_in: Client, engine:
         "amount: the amount must be more than zero",
         "at most 2 decimal places",
         "is not like 2026-11-24",
-        "donor_email &#39;bad-email&#39; is not an email address",
+        "donor_email: &#39;bad-email&#39; is not an email address",
         "source must be one of",
-        "needs original_amount, original_currency and exchange_rate",
+        "exchange_rate: a gift in another currency needs the amount received",
         "more cells than columns",
     ]:
         assert message in html, message

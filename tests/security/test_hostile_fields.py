@@ -5,15 +5,20 @@ error), never a 500 and never stored. The class-wide version is test_fuzz_routes
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlalchemy import Engine, func, select, update
+from sqlmodel import Session, col
 from starlette.testclient import TestClient
 
 from fundgoal import db
+from fundgoal.config import Secret, Settings
 from fundgoal.models import AuditLog, Campaign, DonationAttempt, LedgerEntry, LoginAttempt
 from fundgoal.services.demo import seed_demo
+from fundgoal.web.app import create_app
+from tests.conftest import TEST_SECRET_KEY
 from tests.web.admin.conftest import csrf_of
 
 Client = tuple[TestClient, str]
@@ -253,3 +258,50 @@ def test_hostile_csv_cells_are_row_errors(
     )
     assert message in html
     assert counts(engine) == before
+
+
+def test_stored_control_characters_never_reach_the_widget_or_a_page(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """SQLite stores a NUL (PostgreSQL refuses it): rows written before the input rules, or by
+    hand, must still not put a NUL, an escape or a direction override into the widget's JSON,
+    its SVG and HTML forms, or the donation page."""
+    path = tmp_path / "old.db"
+    shutil.copy(sqlite_template, path)
+    settings = Settings(
+        database_url=f"sqlite:///{path}",
+        env="test",
+        public_url="http://testserver",
+        secret_key=Secret(TEST_SECRET_KEY),
+        snapshot_check_seconds=3600,
+    )
+    engine = db.make_engine(settings.database_url)
+    with db.transaction(engine) as s:
+        seed_demo(s)
+        s.execute(
+            update(Campaign)
+            .where(col(Campaign.slug) == "demo")
+            .values(
+                title="De\x00mo\x1b[2J\u202e",
+                description="a\x00b",
+                milestones=[
+                    {"amount": 250_000, "label": "Half\x00way\x07", "stretch": False},
+                    {"amount": 500_000, "label": None, "stretch": False},
+                ],
+            )
+        )
+    bad = ("\x00", "\x1b", "\x07", "\u202e")
+    with TestClient(create_app(settings, engine=engine)) as client:
+        data = client.get("/api/campaigns/demo").json()
+        assert data["title"] == "Demo[2J"
+        assert data["milestones"][0]["label"] == "Halfway"
+        for url in (
+            "/api/campaigns/demo",
+            "/embed/demo",
+            "/campaigns/demo/badge.svg",
+            "/donate/demo",
+        ):
+            body = client.get(url).text
+            assert not any(ch in body for ch in bad), url
+            assert "\\u0000" not in body
+    engine.dispose()

@@ -25,7 +25,6 @@ from ..stores import payments as payment_store
 # our Checkout as a card-testing oracle.
 RATE_LIMIT = 10
 RATE_WINDOW = timedelta(minutes=10)
-FREQUENCIES = ("once", "monthly")
 __all__ = ["Donation", "DonationForm", "FormError", "validate"]
 
 

@@ -18,6 +18,7 @@ from fundgoal.services import gifts
 from fundgoal.services.demo import seed_demo
 from fundgoal.stores import campaigns
 from fundgoal.web.app import create_app
+from fundgoal.web.embed import PATHS
 from fundgoal.widget_build import built
 from tests.factories import make_campaign
 
@@ -250,6 +251,18 @@ def test_the_hashed_script_stays_for_those_who_pin_it(client: TestClient) -> Non
     old = client.get("/widget.0123456789ab.js", follow_redirects=False)
     assert old.status_code == 307
     assert old.headers["location"] == pinned
+
+
+def test_every_fast_path_route_is_answered_before_routing(client: TestClient) -> None:
+    digest = client.get("/widget.js").headers["content-location"].split(".")[1]
+    for path, methods in PATHS:
+        url = path.format(slug="demo", hash=digest) + (
+            "?c=demo:en" if path == "/api/campaigns" else ""
+        )
+        assert methods == ("GET",)
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["access-control-allow-origin"] == "*", url  # the fast path's
 
 
 def test_embed_page_inlines_the_minified_stylesheet(client: TestClient) -> None:

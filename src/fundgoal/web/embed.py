@@ -31,6 +31,17 @@ from ..widget_build import built
 
 Headers = list[tuple[bytes, bytes]]
 
+# What this app answers before routing, for the README's route table (tests/test_readme.py);
+# tests/web/test_embed.py checks each one is answered here.
+PATHS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/widget.js", ("GET",)),
+    ("/widget.{hash}.js", ("GET",)),
+    ("/api/campaigns", ("GET",)),
+    ("/api/campaigns/{slug}", ("GET",)),
+    ("/campaigns/{slug}/badge.svg", ("GET",)),
+    ("/embed/{slug}", ("GET",)),
+)
+
 # Readers' browsers may fetch these from any site; nothing here is private or per-user.
 PUBLIC = [
     (b"access-control-allow-origin", b"*"),

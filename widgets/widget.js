@@ -17,15 +17,15 @@
  * - no timers, storage or cookies: it fetches again only when the tab is shown again.
  *
  * This is the readable source. The server builds the bytes it serves from this file and
- * widget.css with a minifier, at start-up (src/fundgoal/widget_assets.py); the size budget
+ * widget.css with a minifier, at start-up (src/fundgoal/widget_build.py); the size budget
  * (2,560 bytes gzipped) applies to those. The class names are widget.css's: see its legend.
  */
 (() => {
   const doc = document;
 
   // The <script> element that loaded us: its origin is the fundgoal server to ask for data.
-  // currentScript is null when the script runs from a handler or was injected by an old loader,
-  // so fall back to the last matching tag.
+  // currentScript names it in every current browser; the last matching tag is the fallback
+  // where it is missing (old browsers, loaders that evaluate the code themselves).
   const thisScript =
     doc.currentScript || [...doc.querySelectorAll('script[src*="/widget"]')].pop();
 

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         with urllib.request.urlopen(project + "/api/campaigns/demo") as r:
             etag = r.headers["etag"]
         with urllib.request.urlopen(project + "/widget.js") as r:
-            script_path = re.search(r"(/widget\.[0-9a-f]+\.js)", r.read().decode()).group(1)  # type: ignore[union-attr]
+            script_path = r.headers["content-location"]  # the pinned /widget.<hash>.js
         cases = {
             "json 200": (project + "/api/campaigns/demo", {}),
             "json 304": (project + "/api/campaigns/demo", {"If-None-Match": etag}),

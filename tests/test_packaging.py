@@ -31,6 +31,13 @@ settings = Settings(database_url="sqlite:///" + sys.argv[1], env="test")
 with TestClient(create_app(settings)) as client:
     page = client.get("/demo")
     assert page.status_code == 200 and "data-fundgoal" in page.text, page.status_code
+    # The served script is built from the shipped source, minified, within its budget.
+    script = client.get("/widget.js")
+    assert script.status_code == 200 and "/*" not in script.text, script.text[:200]
+    source = (widgets_dir() / "widget.js").read_text()
+    assert len(script.content) < len(source) / 1.8, (len(script.content), len(source))
+    from fundgoal.widget_build import BUDGET, built
+    assert built().gzipped_size <= BUDGET
 print("installed-ok")
 """
 
@@ -47,6 +54,7 @@ def test_wheel_ships_templates_and_widgets(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "fundgoal/_shipped/templates/demo.html" in names
     assert "fundgoal/_shipped/widgets/widget.js" in names
+    assert "fundgoal/_shipped/widgets/widget.css" in names
     assert any(n.startswith("fundgoal/migrations/versions/0001") for n in names)
 
     venv = tmp_path / "venv"

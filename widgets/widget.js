@@ -1,63 +1,222 @@
-/* fundgoal embed loader; see README "Embedding the bar". C is widget.css verbatim. */
-(()=>{
-let S,D=document,s=D.currentScript||[...D.querySelectorAll('script[src*="/widget"]')].pop(),C=`:host{display:block}
-.p{display:block;min-height:160px}.p.c{min-height:48px}
-.w{all:initial;display:block;box-sizing:border-box;height:160px;overflow:hidden;padding:12px 16px;border:1px solid var(--t);border-radius:12px;background:var(--bg);color:var(--fg);font:14px/20px system-ui,sans-serif;--a:#0b6e4f;--bg:#fff;--fg:#111827;--m:#4b5563;--t:#e5e7eb;--s:-1}
-.dark{--a:#34d399;--bg:#111827;--fg:#f9fafb;--m:#d1d5db;--t:#374151}
-@media(prefers-color-scheme:dark){.auto{--a:#34d399;--bg:#111827;--fg:#f9fafb;--m:#d1d5db;--t:#374151}}
-[dir=rtl]{--s:1}
-.h,.o,.c{display:flex;justify-content:space-between;align-items:center;gap:12px}
-.n,.s{overflow:hidden;text-overflow:ellipsis}
-.n,.s,.q,.pc,.r{white-space:nowrap}
-.n,.pc,.r,.mk,.bt{font-weight:700}
-.n{font-size:16px;line-height:22px}
-.s,.pc,.l{color:var(--m)}
-.g .pc,.y{color:var(--fg)}
-.t{position:relative}.q,.f,.x,.mk:after{position:absolute}
-.q{inset-inline-start:var(--x);transform:translateX(calc(var(--x)*var(--s)))}
-.mk{bottom:17px;padding:0 8px;border-radius:6px;background:var(--fg);color:var(--bg);font-size:13px}
-.mk:after{content:'';top:100%;inset-inline-start:clamp(4px,var(--x) - 5px,100% - 14px);border:5px solid transparent;border-bottom:0;border-top-color:var(--fg)}
-.t{height:12px;margin:34px 0 30px;border-radius:6px;background:var(--t)}
-.f{inset-block:0;width:var(--p);border-radius:inherit;background:var(--a);transition:width .6s}
-.x{inset-block:0;inset-inline-start:calc(var(--x) - 1px);width:2px;background:var(--bg)}
-.l{top:18px;font-size:12px;line-height:16px}
-.o{height:36px}
-.s{font-size:13px}
-.bt{flex:none;padding:8px 20px;border-radius:8px;background:var(--a);color:var(--bg);text-decoration:none}
-.bt:focus-visible{outline:3px solid var(--fg);outline-offset:2px}
-.w.c{height:48px;padding:0 12px;container-type:inline-size}
-@container(max-width:440px){.c .n{display:none}}
-.c .n{font-size:14px;max-width:40%}
-.c .t{flex:1;min-width:30%;height:10px;margin:0}
-.c .bt{padding:4px 14px}
-@media(prefers-reduced-motion:reduce){.f{transition:none}}
-`,H=[],
-E=(p,c,x,t='div')=>{let e=D.createElement(t);e.className=c;e.textContent=x;p&&p.append(e);return e},
-A=(e,o,k)=>{for(k in o)e.setAttribute(k,o[k]);return e},
-V=(e,k,v)=>(e.style.setProperty('--'+k,v+'%'),e),
-Z=(r,n)=>(S||(S=new CSSStyleSheet).replaceSync(C),r.adoptedStyleSheets=[S],r.replaceChildren(n)),
-U=(x,v)=>{
-let j=JSON.stringify(v),a=x.a,c=x.c,F=v.formatted||{},M=v.scale_max,P=v.bar_percent,R=v.goal_reached,
-w=E(0,'w '+(a.theme||'auto')+(c?' c':'')+(R?' g':'')),L=[[0,F.zero]],h,t,o,m,q=1e9;
-if(x.j==j)return;
-w.dir=v.dir;w.lang=(v.locale||'').replace('_','-');
-if(c)E(w,'n',v.title);else{h=E(w,'h');E(h,'n',v.title);E(h,'pc',R?F.reached:F.percent)}
-t=A(E(w,'t'),{role:'progressbar','aria-valuemin':0,'aria-valuemax':M,'aria-valuenow':Math.min(v.raised,M),'aria-valuetext':F.valuetext,'aria-label':v.title});
-E(t,'f');c||V(E(t,'q mk',F.raised),'x',P);
-for(m of v.milestones||[])if(m.shown!==!1){let y=Math.min(100,100*m.amount/M);y>0&&y<100&&V(E(t,'x'),'x',y);L.push([y,m.formatted,m.label,m.reached])}
-if(c)E(w,'r',F.raised);else{
-for(m of L.reverse())if(q-m[0]>14)V(E(t,'q l'+(m[3]?' y':''),m[1]),'x',q=m[0]).title=m[2]||'';
-o=E(w,'o');E(o,'s',[a.donors!='false'&&F.donors,F.deadline].filter(Boolean).join(' · '))}
-if(a.button!='false')v.status=='active'&&/^https?:/.test(v.donate_url)?A(E(o||w,'bt',F.button,'a'),{href:v.donate_url,target:'_blank'}):c||E(o,'s',F.closed);
-a.accent&&CSS.supports('color',a.accent)&&w.style.setProperty('--a',a.accent);
-V(w,'p',x.P||0);Z(x.r,w);t.offsetWidth;V(w,'p',x.P=P);x.j=j},
-G=n=>{
-for(let e of D.querySelectorAll('[data-fundgoal]')){
-let a=e.dataset,k=a.fundgoal+':'+(a.locale||D.documentElement.lang||'en'),c=a.compact!=null&&a.compact!='false',r;
-if(!e.shadowRoot&&/^[a-z0-9-]{1,64}:[\w-]{1,35}$/.test(k))try{Z(r=e.attachShadow({mode:'open'}),E(0,c?'p c':'p','','slot'));H.push({e,r,k,a,c})}catch(_){}}
-let h=H=H.filter(x=>x.e.isConnected),K=[...new Set(h.map(x=>x.k))].sort().join();
-K&&fetch(new URL(s.src).origin+'/api/campaigns?c='+K,{credentials:'omit',mode:'cors',cache:n?'no-cache':'default'}).then(r=>r.json()).then(j=>j.items||{},_=>({})).then(I=>{
-for(let x of h){let v=I[x.k];v&&!v.error?U(x,v):x.j||(x.r.lastChild.className='')}})};
-if(s){D.readyState=='loading'?D.addEventListener('DOMContentLoaded',()=>G()):G();
-D.addEventListener('visibilitychange',()=>D.hidden||G(1))}
+/*
+ * fundgoal's embed script: draws every campaign progress bar on an article page
+ * (README "Embedding the bar"; DESIGN convention 10). An article includes
+ *
+ *   <div data-fundgoal="SLUG" data-locale="en"><a href="https://HOST/donate/SLUG">Support us</a></div>
+ *   <script async src="https://HOST/widget.js"></script>
+ *
+ * and this script replaces each such element's content with the bar, in one step.
+ *
+ * Its promises (tests/test_widget_size.py checks them on this source and on the served bytes):
+ * - one request for all the bars of a page, to the server the script came from, without
+ *   cookies (credentials omitted) and to no third party;
+ * - data is only ever text (textContent): a campaign title is untrusted input;
+ * - each bar lives in an open Shadow DOM styled by a constructed stylesheet: the page's CSS
+ *   cannot break it, its CSS cannot leak, and a strict page CSP needs no style-src change;
+ * - no layout shift once it runs: each element's height is reserved before the data arrives;
+ * - no timers, storage or cookies: it fetches again only when the tab is shown again.
+ *
+ * This is the readable source. The server builds the bytes it serves from this file and
+ * widget.css with a minifier, at start-up (src/fundgoal/widget_build.py); the size budget
+ * (2,560 bytes gzipped) applies to those. The class names are widget.css's: see its legend.
+ */
+(() => {
+  const doc = document;
+
+  // The <script> element that loaded us: its origin is the fundgoal server to ask for data.
+  // currentScript names it in every current browser; the last matching tag is the fallback
+  // where it is missing (old browsers, loaders that evaluate the code themselves).
+  const thisScript =
+    doc.currentScript || [...doc.querySelectorAll('script[src*="/widget"]')].pop();
+
+  // widget.css, minified: the build replaces this string (it must stay the only one like it).
+  const STYLESHEET = "@WIDGET_CSS@";
+
+  // One constructed stylesheet, shared by every bar's shadow root; made on first use.
+  let sharedStylesheet;
+  const stylesheet = () => {
+    if (!sharedStylesheet) {
+      sharedStylesheet = new CSSStyleSheet();
+      sharedStylesheet.replaceSync(STYLESHEET);
+    }
+    return sharedStylesheet;
+  };
+
+  // Every element this script adopted, still in the page or not (pruned on each refresh):
+  // {host, root, key, options, compact} and, once drawn, json (the answer drawn) and percent.
+  let bars = [];
+
+  /** A new element with a class and some text, appended to `parent` when there is one. */
+  const addElement = (parent, className, text, tagName = "div") => {
+    const element = doc.createElement(tagName);
+    element.className = className;
+    // textContent, never innerHTML: data is shown, not parsed.
+    element.textContent = text;
+    if (parent) parent.append(element);
+    return element;
+  };
+
+  const setAttributes = (element, attributes) => {
+    for (const name in attributes) element.setAttribute(name, attributes[name]);
+    return element;
+  };
+
+  /** Sets a percentage custom property: --p (how full) or --x (a position on the track). */
+  const setPercent = (element, property, value) => {
+    element.style.setProperty("--" + property, value + "%");
+    return element;
+  };
+
+  /** Makes `content` the whole of a bar's shadow root, styled by the shared stylesheet. */
+  const show = (root, content) => {
+    root.adoptedStyleSheets = [stylesheet()];
+    root.replaceChildren(content);
+  };
+
+  /** Draws one bar from its campaign's progress JSON (the server's /api/campaigns answer). */
+  const draw = (bar, progress) => {
+    // A revalidated answer is often the same: then leave the DOM (and the reader) alone.
+    const json = JSON.stringify(progress);
+    if (bar.json == json) return;
+    const options = bar.options;
+    const compact = bar.compact;
+    const text = progress.formatted || {}; // strings the server formatted for the locale
+    const scaleMax = progress.scale_max;
+    const fullness = progress.bar_percent;
+    const goalReached = progress.goal_reached;
+
+    const card = addElement(
+      0,
+      "w " + (options.theme || "auto") + (compact ? " c" : "") + (goalReached ? " g" : ""),
+    );
+    card.dir = progress.dir;
+    card.lang = (progress.locale || "").replace("_", "-"); // Babel's pt_BR is HTML's pt-BR
+    if (compact) {
+      addElement(card, "n", progress.title);
+    } else {
+      const head = addElement(card, "h");
+      addElement(head, "n", progress.title);
+      addElement(head, "pc", goalReached ? text.reached : text.percent);
+    }
+
+    const track = setAttributes(addElement(card, "t"), {
+      role: "progressbar",
+      "aria-valuemin": 0,
+      "aria-valuemax": scaleMax,
+      "aria-valuenow": Math.min(progress.raised, scaleMax),
+      "aria-valuetext": text.valuetext,
+      "aria-label": progress.title,
+    });
+    addElement(track, "f");
+    if (!compact) setPercent(addElement(track, "q mk", text.raised), "x", fullness);
+
+    // A tick inside the track for each inner milestone; a label under it for each milestone
+    // (and zero), as [position, amount, milestone label, reached].
+    const labels = [[0, text.zero]];
+    for (const milestone of progress.milestones || []) {
+      if (milestone.shown === false) continue; // the server hides ticks past a stretch goal
+      const position = Math.min(100, (100 * milestone.amount) / scaleMax);
+      if (position > 0 && position < 100) setPercent(addElement(track, "x"), "x", position);
+      labels.push([position, milestone.formatted, milestone.label, milestone.reached]);
+    }
+
+    let foot;
+    if (compact) {
+      addElement(card, "r", text.raised);
+    } else {
+      // From the end of the track backwards, skip a label closer than 14% of the track to the
+      // one drawn after it: the goal's label always shows, and labels never overlap.
+      let nextPosition = 1e9;
+      for (const [position, amount, label, reached] of labels.reverse()) {
+        if (nextPosition - position > 14) {
+          const tickLabel = addElement(track, "q l" + (reached ? " y" : ""), amount);
+          setPercent(tickLabel, "x", (nextPosition = position));
+          tickLabel.title = label || "";
+        }
+      }
+      foot = addElement(card, "o");
+      addElement(
+        foot,
+        "s",
+        [options.donors != "false" && text.donors, text.deadline].filter(Boolean).join(" · "),
+      );
+    }
+    if (options.button != "false") {
+      // The link goes only to a web address: a hostile answer cannot plant javascript: here.
+      if (progress.status == "active" && /^https?:/.test(progress.donate_url)) {
+        setAttributes(addElement(foot || card, "bt", text.button, "a"), {
+          href: progress.donate_url,
+          target: "_blank",
+        });
+      } else if (!compact) {
+        addElement(foot, "s", text.closed);
+      }
+    }
+    // data-accent is the page author's, but still checked: only a colour reaches the CSS.
+    if (options.accent && CSS.supports("color", options.accent)) {
+      card.style.setProperty("--a", options.accent);
+    }
+
+    // Animate the fill from where it was (0 the first time) to where it is now: draw at the old
+    // width, make the browser lay that out, then set the new width so the transition runs.
+    setPercent(card, "p", bar.percent || 0);
+    show(bar.root, card);
+    track.getBoundingClientRect();
+    setPercent(card, "p", (bar.percent = fullness));
+    bar.json = json;
+  };
+
+  /** Adopts the page's new bar elements, then fetches every bar's data in one request. */
+  const refresh = (revalidate) => {
+    for (const host of doc.querySelectorAll("[data-fundgoal]")) {
+      const options = host.dataset;
+      const key = options.fundgoal + ":" + (options.locale || doc.documentElement.lang || "en");
+      const compact = options.compact != null && options.compact != "false";
+      // A host already has a shadow root when this script runs twice on a page: skip it. A key
+      // the server would refuse is left alone, with its fallback link.
+      if (!host.shadowRoot && /^[a-z0-9-]{1,64}:[\w-]{1,35}$/.test(key)) {
+        try {
+          // The stylesheet first: a browser without constructable stylesheets (Safari before
+          // 16.4) throws here, before the host gets a shadow root that would hide its link.
+          stylesheet();
+          const root = host.attachShadow({ mode: "open" });
+          // Until the data comes, a slot shows the host's own fallback link at the bar's height.
+          show(root, addElement(0, compact ? "p c" : "p", "", "slot"));
+          bars.push({ host, root, key, options, compact });
+        } catch (_) {
+          // No constructable stylesheets, or a host that cannot have a shadow root: the
+          // fallback link stays.
+        }
+      }
+    }
+    const current = (bars = bars.filter((bar) => bar.host.isConnected));
+    // Sorted and deduplicated, so every page with the same bars asks the same cacheable URL.
+    const keys = [...new Set(current.map((bar) => bar.key))].sort().join();
+    if (!keys) return;
+    fetch(new URL(thisScript.src).origin + "/api/campaigns?c=" + keys, {
+      credentials: "omit",
+      mode: "cors",
+      // Shown again: revalidate with the ETag rather than trust max-age (a 304 is cheap).
+      cache: revalidate ? "no-cache" : "default",
+    })
+      .then((response) => response.json())
+      .then(
+        (answer) => answer.items || {},
+        () => ({}),
+      )
+      .then((items) => {
+        for (const bar of current) {
+          const progress = items[bar.key];
+          if (progress && !progress.error) draw(bar, progress);
+          // Never drawn and no data: give the reserved height back; the fallback link stays.
+          else if (!bar.json) bar.root.lastChild.className = "";
+        }
+      });
+  };
+
+  if (thisScript) {
+    if (doc.readyState == "loading") doc.addEventListener("DOMContentLoaded", () => refresh());
+    else refresh();
+    doc.addEventListener("visibilitychange", () => doc.hidden || refresh(true));
+  }
 })();

@@ -19,8 +19,12 @@ START_TIMEOUT = 10.0  # seconds; uvicorn starts in well under one on a loaded CI
 
 
 @contextmanager
-def serve_app(app: Any, *, lifespan: str = "auto", **options: Any) -> Iterator[str]:
+def serve_app(
+    app: Any, *, lifespan: str = "auto", host: str = "127.0.0.1", **options: Any
+) -> Iterator[str]:
     """Run `app` until the block exits; yields its base URL, e.g. `http://127.0.0.1:54321`.
+
+    `host` may be any loopback address (127.0.0.2 is another site to a browser than 127.0.0.1).
 
     The socket is bound here, before the thread starts, so the port is known and free (no
     race between picking a port and binding it). `options` go to uvicorn.Config (`http="h11"`). `ws="none"`: nothing here uses websockets,
@@ -28,7 +32,7 @@ def serve_app(app: Any, *, lifespan: str = "auto", **options: Any) -> Iterator[s
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, ws="none", lifespan=lifespan, **options
@@ -46,7 +50,7 @@ def serve_app(app: Any, *, lifespan: str = "auto", **options: Any) -> Iterator[s
             raise RuntimeError(f"uvicorn did not start on port {port}")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(START_TIMEOUT)

@@ -1,10 +1,10 @@
-"""The embed loader (widgets/widget.js) in Debian's chromium, against fixture servers.
+"""The embed script (widgets/widget.js) in Debian's chromium, against fixture servers.
 
 Two servers play the two sides of a real embed, on different origins: a "news site" serving
-article pages with the embed snippet, and a stub of the fundgoal server serving widget.js as it
-ships and a fixture `/api/campaigns` answer (counted, optionally delayed). So the tests prove the
-cross-origin path too: CORS, no credentials, no third parties. When the real server exists the
-same tests can point at it through `serve`.
+article pages with the embed snippet, and a stub of the fundgoal server serving widget.js as the
+server does (built from widgets/ by fundgoal.widget_build) and a fixture `/api/campaigns` answer
+(counted, optionally delayed). So the tests prove the cross-origin path too: CORS, no
+credentials, no third parties.
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from fundgoal.widget_build import Sources, built
+
 pytestmark = pytest.mark.browser
 
 WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
+SERVED = built(Sources.read(WIDGETS)).script  # the bytes the server sends, built from widgets/
 FULL_HEIGHT = 160  # px, widget.css `.w` and `.p`: reserved before data, kept after
 COMPACT_HEIGHT = 48
 
@@ -88,7 +91,7 @@ class FundgoalStub:
     def app(self) -> Starlette:
         async def script(request: HttpRequest) -> Response:
             return Response(
-                (WIDGETS / "widget.js").read_bytes(),
+                SERVED,
                 media_type="text/javascript",
                 headers={"cache-control": "no-store"},
             )
@@ -531,3 +534,20 @@ def test_loading_the_script_twice_renders_each_bar_once(site: Site, calm: Page) 
     expect(bars(calm)).to_have_count(1)
     calm.wait_for_timeout(200)
     assert len(site.stub.requests) == 1
+
+
+def test_without_constructable_stylesheets_the_fallback_link_stays(
+    site: Site, new_context: Callable[..., BrowserContext]
+) -> None:
+    """Safari before 16.4 cannot construct a CSSStyleSheet: the host must keep showing its
+    link, not get an empty shadow root that hides it."""
+    page = new_context().new_page()
+    page.add_init_script(
+        "window.CSSStyleSheet = function () { throw new TypeError('Illegal constructor'); };"
+    )
+    page.goto(site.article(site.host("demo")))
+    link = page.locator('[data-fundgoal="demo"] a')
+    expect(link).to_be_visible()
+    expect(link).to_have_text("Support us")
+    assert page.evaluate("document.querySelector('[data-fundgoal]').shadowRoot") is None
+    assert site.stub.requests == []  # no bar to draw, so nothing asked

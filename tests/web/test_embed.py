@@ -18,6 +18,8 @@ from fundgoal.services import gifts
 from fundgoal.services.demo import seed_demo
 from fundgoal.stores import campaigns
 from fundgoal.web.app import create_app
+from fundgoal.web.embed import PATHS
+from fundgoal.widget_build import built
 from tests.factories import make_campaign
 
 
@@ -206,25 +208,67 @@ def test_embed_frame_ancestors_are_configurable(
     assert "frame-ancestors https://news.example.org" in csp
 
 
-def test_loader_points_at_the_hashed_script(client: TestClient) -> None:
-    stub = client.get("/widget.js")
-    assert stub.status_code == 200
-    assert stub.headers["cache-control"] == "public, max-age=300"
-    assert stub.headers["content-type"] == "text/javascript; charset=utf-8"
-    hashed = re.search(r"http://testserver(/widget\.[0-9a-f]{12}\.js)", stub.text)
-    assert hashed
-    script = client.get(hashed.group(1))
+def test_widget_js_is_the_script_itself(client: TestClient) -> None:
+    """One request, not a stub that loads the script: a short cache, revalidated by ETag."""
+    served = built().script
+    plain = client.get("/widget.js", headers={"accept-encoding": "identity"})
+    assert plain.status_code == 200
+    assert plain.content == served
+    assert plain.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert plain.headers["cache-control"] == "public, max-age=300, stale-while-revalidate=86400"
+    assert plain.headers["access-control-allow-origin"] == "*"
+    assert plain.headers["vary"] == "accept-encoding"
+    assert "content-encoding" not in plain.headers
+    assert re.fullmatch(r'"[0-9a-f]{12}"', plain.headers["etag"])
+
+    zipped = client.get("/widget.js", headers={"accept-encoding": "gzip, br"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == served  # httpx decoded it
+    # Strong tags name exact bytes: the gzip form has its own.
+    assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gz"'
+    for response, encoding in ((plain, "identity"), (zipped, "gzip")):
+        again = client.get(
+            "/widget.js",
+            headers={"if-none-match": response.headers["etag"], "accept-encoding": encoding},
+        )
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == response.headers["etag"]
+        assert again.headers["cache-control"] == response.headers["cache-control"]
+    stale = client.get("/widget.js", headers={"if-none-match": '"0123456789ab"'})
+    assert stale.status_code == 200
+
+
+def test_the_hashed_script_stays_for_those_who_pin_it(client: TestClient) -> None:
+    pinned = client.get("/widget.js").headers["content-location"]
+    assert re.fullmatch(r"/widget\.[0-9a-f]{12}\.js", pinned)
+    script = client.get(pinned)
     assert script.status_code == 200
+    assert script.content == built().script
     assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert script.headers["access-control-allow-origin"] == "*"
-    assert "data-fundgoal" in script.text
-    assert (
-        client.get(hashed.group(1), headers={"if-none-match": script.headers["etag"]}).status_code
-        == 304
-    )
+    assert client.get(pinned, headers={"if-none-match": script.headers["etag"]}).status_code == 304
     old = client.get("/widget.0123456789ab.js", follow_redirects=False)
     assert old.status_code == 307
-    assert old.headers["location"] == hashed.group(1)
+    assert old.headers["location"] == pinned
+
+
+def test_every_fast_path_route_is_answered_before_routing(client: TestClient) -> None:
+    digest = client.get("/widget.js").headers["content-location"].split(".")[1]
+    for path, methods in PATHS:
+        url = path.format(slug="demo", hash=digest) + (
+            "?c=demo:en" if path == "/api/campaigns" else ""
+        )
+        assert methods == ("GET",)
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["access-control-allow-origin"] == "*", url  # the fast path's
+
+
+def test_embed_page_inlines_the_minified_stylesheet(client: TestClient) -> None:
+    page = client.get("/embed/demo").text
+    assert built().stylesheet in page
+    assert "legend" not in page  # widget.css's comments stay in the source
 
 
 def test_archived_campaign_keeps_its_final_state(client: TestClient, engine: Engine) -> None:

@@ -15,9 +15,10 @@ from starlette.requests import Request
 
 from ..config import Settings
 from ..inputs.text import displayable
-from ..resources import templates_dir, widgets_dir
+from ..resources import templates_dir
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
+from ..widget_build import built
 from .middleware import MetricSet
 
 
@@ -46,8 +47,8 @@ class AppContext:
             finalize=_displayable,
         )
         jinja.globals["public_url"] = settings.public_url
-        # The embed page inlines the loader's own stylesheet, so both forms look the same.
-        renderer = Renderer(jinja, settings.public_url, (widgets_dir() / "widget.css").read_text())
+        # The embed page inlines the script's own stylesheet (minified): both forms look alike.
+        renderer = Renderer(jinja, settings.public_url, built().stylesheet)
         return cls(
             settings=settings,
             engine=engine,

@@ -4,8 +4,8 @@ Every article view hits these URLs, so they skip Starlette's routing, middleware
 Request objects: the path is matched by hand, the answer is bytes the Snapshot already encoded,
 and the headers are a prebuilt list. Everything else falls through to the Starlette app.
 
-  GET /widget.js                   loader stub (short cache) -> /widget.<hash>.js
-  GET /widget.<hash>.js            the embed script (immutable)
+  GET /widget.js                   the embed script (short cache, revalidated with its ETag)
+  GET /widget.<hash>.js            the same bytes under their content hash (immutable)
   GET /api/campaigns?c=slug:loc,…  batched progress JSON for the loader
   GET /api/campaigns/{slug}        progress JSON (?locale=)
   GET /campaigns/{slug}/badge.svg  the bar as an image (?locale=)
@@ -25,11 +25,22 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
-from ..resources import widgets_dir
 from ..services.snapshots import SnapshotKeeper
 from ..widget import BadRequest, EmbedOptions, Encoded, Snapshot, check_slug, resolve_locale
+from ..widget_build import built
 
 Headers = list[tuple[bytes, bytes]]
+
+# What this app answers before routing, for the README's route table (tests/test_readme.py);
+# tests/web/test_embed.py checks each one is answered here.
+PATHS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/widget.js", ("GET",)),
+    ("/widget.{hash}.js", ("GET",)),
+    ("/api/campaigns", ("GET",)),
+    ("/api/campaigns/{slug}", ("GET",)),
+    ("/campaigns/{slug}/badge.svg", ("GET",)),
+    ("/embed/{slug}", ("GET",)),
+)
 
 # Readers' browsers may fetch these from any site; nothing here is private or per-user.
 PUBLIC = [
@@ -39,36 +50,36 @@ PUBLIC = [
     (b"timing-allow-origin", b"*"),
 ]
 IMMUTABLE = b"public, max-age=31536000, immutable"
-LOADER_CACHE = b"public, max-age=300"  # the stub is tiny; 5 minutes bounds a release's rollout
+# /widget.js is the script itself, not a stub that loads it: one request fewer before the bar
+# (README "Round trips"). Five minutes bounds a release's rollout; after that a reader's
+# browser keeps using its copy for a day while it revalidates in the background (a 304).
+SCRIPT_CACHE = b"public, max-age=300, stale-while-revalidate=86400"
 
 
 @dataclass(frozen=True)
 class Script:
-    """The embed script, its content hash, and its gzip form (compressed once, at start-up)."""
+    """The embed script as served (built from widgets/ at start-up), and its gzip form."""
 
     body: bytes
     gzipped: bytes
     digest: str
-    stub: bytes
 
     @classmethod
-    def load(cls, public_url: str) -> Script:
-        body = (widgets_dir() / "widget.js").read_bytes()
+    def load(cls) -> Script:
+        body = built().script
         digest = hashlib.blake2b(body, digest_size=6).hexdigest()
-        src = json.dumps(f"{public_url}/widget.{digest}.js")
-        stub = (
-            "(function(d){var s=d.createElement('script');s.async=true;"
-            f"s.src={src};(d.head||d.documentElement).appendChild(s)}})(document);\n"
-        ).encode()
-        return cls(body, gzip.compress(body, 9, mtime=0), digest, stub)
+        return cls(body, gzip.compress(body, 9, mtime=0), digest)
 
     @property
     def path(self) -> str:
         return f"/widget.{self.digest}.js"
 
-    @property
-    def etag(self) -> bytes:
-        return f'"{self.digest}"'.encode()
+    def representation(self, accept_encoding: bytes) -> tuple[bytes, bytes, Headers]:
+        """Body, strong ETag and encoding headers for a request's Accept-Encoding. Each coding
+        has its own tag (a strong validator names exact bytes, RFC 9110 8.8.3)."""
+        if b"gzip" in accept_encoding:
+            return self.gzipped, f'"{self.digest}-gz"'.encode(), [(b"content-encoding", b"gzip")]
+        return self.body, f'"{self.digest}"'.encode(), []
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -92,7 +103,7 @@ class WidgetFastPath:
         self.app = app
         self.keeper = keeper
         self.default_locale = settings.default_locale
-        self.script = Script.load(settings.public_url)
+        self.script = Script.load()
         self.svg_headers: Headers = [
             (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
         ]
@@ -189,16 +200,11 @@ class WidgetFastPath:
     async def _script(self, scope: Scope, send: Send, path: str) -> None:
         script = self.script
         if path == "/widget.js":
-            body = script.stub
-            headers = [
-                (b"content-type", b"text/javascript; charset=utf-8"),
-                (b"cache-control", LOADER_CACHE),
-                (b"content-length", str(len(body)).encode()),
-                *PUBLIC,
-            ]
-            await self._send(scope, send, 200, headers, body)
-            return
-        if path != script.path:
+            # The pinned URL, for those who want it: the content hash names these bytes.
+            cache = [(b"cache-control", SCRIPT_CACHE), (b"content-location", script.path.encode())]
+        elif path == script.path:
+            cache = [(b"cache-control", IMMUTABLE)]
+        else:
             # An old hash after a release: send the current script rather than break the page.
             await self._send(
                 scope,
@@ -208,20 +214,11 @@ class WidgetFastPath:
                 b"",
             )
             return
-        common = [
-            (b"cache-control", IMMUTABLE),
-            (b"etag", script.etag),
-            (b"vary", b"accept-encoding"),
-            *PUBLIC,
-        ]
-        if _matches(_header(scope, b"if-none-match"), script.etag):
+        body, etag, encoding = script.representation(_header(scope, b"accept-encoding") or b"")
+        common = [*cache, (b"etag", etag), (b"vary", b"accept-encoding"), *PUBLIC]
+        if _matches(_header(scope, b"if-none-match"), etag):
             await self._send(scope, send, 304, common, b"")
             return
-        accepts = _header(scope, b"accept-encoding") or b""
-        if b"gzip" in accepts:
-            body, encoding = script.gzipped, [(b"content-encoding", b"gzip")]
-        else:
-            body, encoding = script.body, []
         headers = [
             (b"content-type", b"text/javascript; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),

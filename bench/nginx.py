@@ -65,7 +65,7 @@ def render(config: str, where: Placement) -> str:
     return config
 
 
-def main_config(where: Placement, *, access_log: bool) -> str:
+def main_config(where: Placement, *, access_log: bool, workers: int = 2) -> str:
     """What Debian's nginx.conf supplies around conf.d/*.conf, pointed at the scratch dir."""
     w = where.workdir
     # A master started as root hands requests to workers running as `nobody`, who could not
@@ -78,10 +78,10 @@ def main_config(where: Placement, *, access_log: bool) -> str:
         else "access_log off;"
     )
     return f"""daemon off;
-{user}worker_processes 2;
+{user}worker_processes {workers};
 pid {w}/nginx.pid;
 error_log {w}/error.log warn;
-events {{ worker_connections 2048; }}
+events {{ worker_connections 1024; }}
 http {{
     {log}
     client_body_temp_path {w}/tmp/body;
@@ -103,9 +103,11 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         if openssl is None:
             raise RuntimeError("openssl is required to make the test certificate")
         subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-            + ["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"]
-            + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+            [
+                *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+                *("-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+                *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+            ],
             check=True,
             capture_output=True,
         )
@@ -123,8 +125,11 @@ class NginxFailed(RuntimeError):
 
 
 @contextmanager
-def running_nginx(where: Placement, *, access_log: bool = True) -> Iterator[Path]:
-    """nginx with the shipped config until the block exits; yields its work directory."""
+def running_nginx(
+    where: Placement, *, access_log: bool = True, workers: int = 2, core: str | None = None
+) -> Iterator[Path]:
+    """nginx with the shipped config until the block exits; yields its work directory.
+    `core` pins it (and its workers) to one CPU, for benchmarks."""
     binary = nginx_binary()
     if binary is None:
         raise NginxFailed("nginx is not installed (apt-get install nginx)")
@@ -132,11 +137,13 @@ def running_nginx(where: Placement, *, access_log: bool = True) -> Iterator[Path
     for sub in ("cache", "tmp"):
         (w / sub).mkdir(parents=True, exist_ok=True)
     (w / "fundgoal.conf").write_text(render(shipped_config(), where))
-    (w / "nginx.conf").write_text(main_config(where, access_log=access_log))
+    (w / "nginx.conf").write_text(main_config(where, access_log=access_log, workers=workers))
     command = [binary, "-p", f"{w}/", "-c", str(w / "nginx.conf"), "-e", str(w / "error.log")]
     checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, check=False)
     if checked.returncode != 0:
         raise NginxFailed(f"nginx rejected the config:\n{checked.stderr}")
+    if core is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", core, *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(where.port, proc, w)
@@ -153,7 +160,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], workdir: Path) -> 
                 return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                log = (workdir / "error.log").read_text() if (workdir / "error.log").exists() else ""
+                log = (
+                    (workdir / "error.log").read_text() if (workdir / "error.log").exists() else ""
+                )
                 raise NginxFailed(f"nginx did not start on port {port}:\n{log}") from None
             time.sleep(0.02)
 

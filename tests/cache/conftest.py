@@ -3,8 +3,8 @@
 
     client --TLS--> nginx (deploy/nginx.conf) --> OriginTap --> fundgoal serve
 
-`origin` and `tap` live for a test module (a module sets WIDGET_CACHE_SECONDS to choose the
-origin's max-age); `edge` is a fresh nginx with an empty cache for every test, on the port the
+`origin` and `tap` live for a test module (a module sets WIDGET_CACHE_SECONDS and
+WIDGET_STALE_SECONDS to choose the origin's max-age and stale-while-revalidate); `edge` is a fresh nginx with an empty cache for every test, on the port the
 origin's FUNDGOAL_PUBLIC_URL names. Without nginx these tests skip with the install command,
 except in CI (CI=true), where they fail.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from bench.nginx import Placement, free_port, nginx_binary, running_nginx, self_signed
+
 from fundgoal import db
 from fundgoal.services import admins
 from fundgoal.services.demo import seed_demo
@@ -86,6 +86,7 @@ def origin(
 ) -> Iterator[Origin]:
     tmp = tmp_path_factory.mktemp("origin")
     max_age = int(getattr(request.module, "WIDGET_CACHE_SECONDS", 15))
+    stale = int(getattr(request.module, "WIDGET_STALE_SECONDS", 60))
     database_url = f"sqlite:///{tmp / 'fundgoal.db'}"
     _seed(database_url)
     port, edge_port = free_port(), free_port()
@@ -97,7 +98,7 @@ def origin(
         # Readers reach the app through nginx: that is its public address.
         FUNDGOAL_PUBLIC_URL=f"https://127.0.0.1:{edge_port}",
         FUNDGOAL_WIDGET_CACHE_SECONDS=str(max_age),
-        FUNDGOAL_WIDGET_STALE_SECONDS="60",
+        FUNDGOAL_WIDGET_STALE_SECONDS=str(stale),
         # Set explicitly: the proxy (here the relay in front of the app) is on 127.0.0.1.
         FORWARDED_ALLOW_IPS="127.0.0.1",
     )
@@ -175,9 +176,7 @@ def trust(cert: Path) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def edge(
-    origin: Origin, tap: OriginTap, tls: tuple[Path, Path], tmp_path: Path
-) -> Iterator[Edge]:
+def edge(origin: Origin, tap: OriginTap, tls: tuple[Path, Path], tmp_path: Path) -> Iterator[Edge]:
     cert, key = tls
     where = Placement(origin.edge_port, tap.port, tmp_path / "nginx", cert, key)
     tap.reset()

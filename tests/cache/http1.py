@@ -79,9 +79,7 @@ async def read_body(reader: asyncio.StreamReader, message: Message, *, to_eof: b
 
 
 def response_has_body(request_method: str, response: Message) -> bool:
-    return not (
-        request_method == "HEAD" or response.status in (204, 304) or response.status < 200
-    )
+    return not (request_method == "HEAD" or response.status in (204, 304) or response.status < 200)
 
 
 async def read_request(reader: asyncio.StreamReader) -> Message | None:

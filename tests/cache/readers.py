@@ -5,6 +5,7 @@ it out, and would let a cache without a lock pass by luck)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -45,10 +46,8 @@ async def _open(port: int, tls: ssl.SSLContext) -> Connection:
 async def _close(connection: Connection) -> None:
     writer = connection[1]
     writer.close()
-    try:
+    with contextlib.suppress(ConnectionError, ssl.SSLError):  # nginx may have closed first
         await writer.wait_closed()
-    except (ConnectionError, ssl.SSLError):
-        pass  # nginx may already have closed its side
 
 
 async def _burst(port: int, tls: ssl.SSLContext, paths: list[str], count: int) -> list[Answer]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from bench.nginx import Placement, free_port, running_nginx
+
 from tests.browser.serving import serve_app
 
 from .conftest import cache_status, cached_urls, trust
@@ -55,11 +55,13 @@ def stand_in(
     with serve_app(origin, lifespan="off") as base:
         cert, key = tls
         where = Placement(free_port(), int(base.rsplit(":", 1)[1]), tmp_path / "nginx", cert, key)
-        with running_nginx(where) as workdir:
-            with httpx.Client(
+        with (
+            running_nginx(where) as workdir,
+            httpx.Client(
                 base_url=f"https://127.0.0.1:{where.port}", verify=trust(cert), timeout=30
-            ) as client:
-                yield origin, client, workdir
+            ) as client,
+        ):
+            yield origin, client, workdir
 
 
 def test_an_answer_with_set_cookie_is_never_stored(

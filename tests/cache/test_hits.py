@@ -110,7 +110,7 @@ def test_no_cached_answer_carries_a_cookie_even_for_a_signed_in_admin(edge: Edge
             theirs = edge.get(url)  # an anonymous reader, after
             assert "set-cookie" not in mine.headers, url
             assert "set-cookie" not in theirs.headers, url
-            assert cache_status(mine) == "MISS" and cache_status(theirs) == "HIT", url
+            assert (cache_status(mine), cache_status(theirs)) == ("MISS", "HIT"), url
             assert theirs.content == mine.content, url
     # The sign-in itself did set cookies, straight from the origin, and was not stored.
     assert not any(url.startswith("/admin") for url in edge.cached_urls())

@@ -66,9 +66,7 @@ def route_table(origin: Origin) -> list[tuple[str, str]]:
     walk = []
     for route in app.routes:
         assert isinstance(route, Route), f"extend this walk to {type(route).__name__}"
-        path = re.sub(
-            r"\{(\w+)(?::\w+)?\}", lambda m: SAMPLES.get(m.group(1), "walk"), route.path
-        )
+        path = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: SAMPLES.get(m.group(1), "walk"), route.path)
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             walk.append((method, path))
     return walk

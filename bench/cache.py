@@ -41,6 +41,7 @@ from .widget import python_load, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_AGE = 15  # the origin's default FUNDGOAL_WIDGET_CACHE_SECONDS
+SAMPLE_LOCALES = ("fr", "de", "es", "it", "nl", "pt", "sv", "da", "fi", "pl")
 CASES = {
     "json": "/api/campaigns/demo",
     "batched json": "/api/campaigns?c=demo:en",
@@ -130,8 +131,8 @@ def gift_delay(database_url: str, edge: str, tls: ssl.SSLContext, sample: int) -
     from fundgoal.services import gifts
     from fundgoal.stores import campaigns
 
-    # A query parameter the app ignores makes a new cache key: this request fills it now.
-    url = f"{edge}/api/campaigns/demo?sample={sample}"
+    # Another locale is another cache key: this request is the one that fills it.
+    url = f"{edge}/api/campaigns/demo?locale={SAMPLE_LOCALES[sample % len(SAMPLE_LOCALES)]}"
     body, headers = fetch(url, tls)
     if headers.get("x-cache-status") != "MISS":
         raise AssertionError(f"{url}: expected a MISS, got {headers.get('x-cache-status')}")

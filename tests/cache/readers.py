@@ -8,11 +8,15 @@ import asyncio
 import contextlib
 import ssl
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .http1 import Message, read_response
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,13 @@ class Answer:
     cache_status: str | None
     body: bytes
     set_cookie: bool
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the test's thread may already have a running loop
+    (Playwright's sync API keeps one for the browser tests' whole session)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _request(path: str, *, close: bool) -> bytes:
@@ -66,7 +77,7 @@ async def _burst(port: int, tls: ssl.SSLContext, paths: list[str], count: int) -
 
 def burst(port: int, tls: ssl.SSLContext, paths: list[str], count: int) -> list[Answer]:
     """`count` simultaneous GETs spread over `paths`, one per pre-opened connection."""
-    return asyncio.run(_burst(port, tls, paths, count))
+    return _run(_burst(port, tls, paths, count))
 
 
 async def _reader(port: int, tls: ssl.SSLContext, path: str, until: float) -> list[Answer]:
@@ -98,4 +109,4 @@ def steady_readers(
     port: int, tls: ssl.SSLContext, path: str, count: int, seconds: float
 ) -> list[Answer]:
     """`count` keep-alive readers asking for `path` back to back for `seconds`."""
-    return asyncio.run(_readers(port, tls, path, count, seconds))
+    return _run(_readers(port, tls, path, count, seconds))

@@ -49,6 +49,20 @@ def test_widget_benchmark_smoke() -> None:
     assert "json 304" in out
 
 
+def test_cache_benchmark_smoke() -> None:
+    need_wrk()
+    from bench.nginx import nginx_binary
+
+    if nginx_binary() is None:
+        if IN_CI:
+            pytest.fail("nginx is required in CI (apt-get install nginx)")
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    out = run_smoke("bench.cache")
+    assert "via cache req/s" in out
+    assert "each URL was a cache HIT with the origin's bytes and ETag before and after" in out
+    assert "gift visible through nginx after" in out
+
+
 @pytest.mark.postgres
 def test_growth_benchmark_smoke(pg_url: str) -> None:  # pg_url: skip/fail like the others
     out = run_smoke("bench.growth")

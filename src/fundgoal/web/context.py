@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from ..config import Settings
 from ..resources import templates_dir, widgets_dir
+from ..services.snapshot_file import SnapshotFile
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
 from .middleware import MetricSet
@@ -25,6 +26,9 @@ class AppContext:
     jinja: Environment
     snapshots: SnapshotKeeper
     metrics: MetricSet
+    # Migrations the database still lacks, asked once the database first answers (a worker
+    # may start while it is away); None until then. Not empty: /readyz answers 503.
+    schema_pending: list[str] | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine) -> AppContext:
@@ -36,11 +40,27 @@ class AppContext:
         jinja.globals["public_url"] = settings.public_url
         # The embed page inlines the loader's own stylesheet, so both forms look the same.
         renderer = Renderer(jinja, settings.public_url, (widgets_dir() / "widget.css").read_text())
+        path = settings.snapshot_path()
+        saved = (
+            None
+            if path is None
+            else SnapshotFile(path, engine.url.render_as_string(hide_password=True))
+        )
+        limits = settings.db_timeouts
+        keeper = SnapshotKeeper(
+            engine,
+            renderer,
+            saved=saved,
+            # Stale means "several polls in a row did not reach the database".
+            max_age=max(settings.snapshot_max_age_seconds, 3 * settings.snapshot_check_seconds),
+            # A refresh's turn ends within the engine's own bounds: pool, connect, one call.
+            wait_seconds=limits.pool + limits.connect + (limits.call or 60.0),
+        )
         return cls(
             settings=settings,
             engine=engine,
             jinja=jinja,
-            snapshots=SnapshotKeeper(engine, renderer),
+            snapshots=keeper,
             metrics=MetricSet(),
         )
 

@@ -23,6 +23,7 @@ def test_every_wait_has_a_documented_default() -> None:
     # The server's own statement timeout answers first; the call limit is the fallback.
     assert limits.call is not None
     assert limits.call > limits.statement
+    assert limits.step == 22  # the README's figure for one database step
 
 
 def test_each_wait_is_configurable() -> None:

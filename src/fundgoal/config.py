@@ -111,6 +111,12 @@ class DatabaseTimeouts:
     # within about twice this.
     keepalive: int = 10
 
+    @property
+    def step(self) -> float:
+        """The longest one database step of a request can take, whatever the database does:
+        a free connection, a new one, one round trip (60 s stands in for no call limit)."""
+        return self.pool + self.connect + (self.call or 60.0)
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.postgres
 LIMITS = DatabaseTimeouts(
     connect=2, pool=2, statement=2, lock=1, idle_in_transaction=3, call=2.5, keepalive=10
 )
-STEP = LIMITS.pool + LIMITS.connect + (LIMITS.call or 0)
+STEP = LIMITS.step
 
 
 @pytest.fixture

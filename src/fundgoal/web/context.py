@@ -46,15 +46,14 @@ class AppContext:
             if path is None
             else SnapshotFile(path, engine.url.render_as_string(hide_password=True))
         )
-        limits = settings.db_timeouts
         keeper = SnapshotKeeper(
             engine,
             renderer,
             saved=saved,
             # Stale means "several polls in a row did not reach the database".
             max_age=max(settings.snapshot_max_age_seconds, 3 * settings.snapshot_check_seconds),
-            # A refresh's turn ends within the engine's own bounds: pool, connect, one call.
-            wait_seconds=limits.pool + limits.connect + (limits.call or 60.0),
+            # A refresh's turn ends within one database step.
+            wait_seconds=settings.db_timeouts.step,
         )
         return cls(
             settings=settings,

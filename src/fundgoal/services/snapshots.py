@@ -92,6 +92,10 @@ class SnapshotKeeper:
         # When the last successful refresh began reading: any commit before that is in it.
         self._read_since = float("-inf")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop refreshing. Waits for nothing: a refresh running in a thread ends within the
         engine's timeouts and its result is simply not used."""

@@ -121,7 +121,6 @@ class _Poller:
         interval = self.context.settings.snapshot_check_seconds
         while True:
             await asyncio.sleep(interval)
-            self.idle.clear()
             try:
                 # Abandoned if cancelled (shutdown): stop() decides how long to wait for it.
                 await anyio.to_thread.run_sync(self._tick, abandon_on_cancel=True)
@@ -129,7 +128,12 @@ class _Poller:
                 log.exception("snapshot poller failed")
 
     def _tick(self) -> None:
+        # Marked from the thread itself: a tick cancelled before its thread picked it up
+        # never runs, and must not be waited for.
+        self.idle.clear()
         try:
+            if self.context.snapshots.closed:
+                return  # shutdown began first: no new database work
             self.context.snapshots.refresh()
             self.context.snapshots.persist()
             health.check_schema(self.context)

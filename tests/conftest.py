@@ -44,6 +44,17 @@ def _pg_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {reason}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`fundgoal serve` on PostgreSQL keeps its widget snapshot in the state directory
+    (config.default_snapshot_file): the servers tests start use a throw-away one."""
+    path = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(path))
+        patch.delenv("STATE_DIRECTORY", raising=False)
+        yield path
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test run."""

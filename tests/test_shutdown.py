@@ -84,6 +84,11 @@ def test_sigterm_lets_the_in_flight_webhook_commit(
         STRIPE_SECRET_KEY=API_KEY,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         STRIPE_API_BASE=fake_stripe.base_url,
+        # The test holds the lock across the SIGTERM on purpose: the webhook must keep waiting
+        # (the default lock, statement and call timeouts could answer it 503 on a slow machine).
+        FUNDGOAL_DB_LOCK_TIMEOUT="60",
+        FUNDGOAL_DB_STATEMENT_TIMEOUT="60",
+        FUNDGOAL_DB_CALL_TIMEOUT="70",
     )
     command = [sys.executable, "-m", "fundgoal", "serve", "--port", str(port)]
     proc = subprocess.Popen(

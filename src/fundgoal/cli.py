@@ -8,11 +8,12 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from types import FrameType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from . import db
 from .config import ConfigError, Settings, load_settings
@@ -34,11 +35,15 @@ class CliError(Exception):
     """A one-line error for the person at the terminal."""
 
 
-def _engine(settings: Settings) -> Engine:
+def _engine(settings: Settings, *, attended: bool = True) -> Engine:
+    # A command someone runs at a terminal has no call limit (Ctrl-C ends it, and `db upgrade`
+    # may legitimately take long); the server's start-up checks have one.
+    timeouts = settings.db_timeouts
     return db.make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        timeouts=replace(timeouts, call=None) if attended else timeouts,
     )
 
 
@@ -56,8 +61,23 @@ def startup_problems(settings: Settings, engine: Engine) -> list[str]:
     problems = settings.production_problems() if settings.production else []
     try:
         pending = db.pending_migrations(engine)
-    except OperationalError as exc:
-        return [*problems, f"the database is unreachable ({exc.orig.__class__.__name__})"]
+    except SQLAlchemyError as exc:
+        if db.unavailable(exc) is None:
+            raise
+        cause = exc.orig if isinstance(exc, OperationalError) else exc
+        reason = f"the database is unreachable ({cause.__class__.__name__})"
+        if settings.is_sqlite:
+            return [*problems, reason]
+        # PostgreSQL may be away for a while: start degraded rather than not at all. Each
+        # worker checks the schema when the database answers (/readyz says 503 until then,
+        # and while migrations are pending).
+        print(
+            f"fundgoal: warning: {reason}: starting degraded; the bars answer from the last "
+            "saved snapshot and /readyz answers 503 until the database answers and its schema "
+            "is checked",
+            file=sys.stderr,
+        )
+        return problems
     if pending and (settings.production or not settings.is_sqlite):
         problems.append(
             f"the schema is not up to date ({len(pending)} migrations pending): "
@@ -67,7 +87,7 @@ def startup_problems(settings: Settings, engine: Engine) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = _engine(settings, attended=False)
     if settings.is_sqlite and not settings.production:
         db.upgrade(engine)  # the embedded default sets itself up
     problems = startup_problems(settings, engine)

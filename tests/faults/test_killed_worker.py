@@ -58,6 +58,8 @@ class Server:
             STRIPE_SECRET_KEY=API_KEY,
             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             STRIPE_API_BASE=stripe_base,
+            # The test holds the row lock until it has killed the worker: no lock timeout.
+            FUNDGOAL_DB_LOCK_TIMEOUT="0",
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fundgoal", "serve", "--port", str(self.port)],

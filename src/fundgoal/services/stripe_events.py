@@ -572,7 +572,7 @@ def _handle(
     # Translate in a read-only session of its own: the facts and marks it yields are plain
     # values, so the writing transaction below loads every row afresh after its locks (an
     # entry read here could be stale by then, and the ledger must see the current one).
-    with Session(engine) as reader:
+    with db.reader(engine) as reader:
         if payment_store.seen(reader, event_id):
             return Outcome("duplicate")
         translation = Translator(reader, gateway, provider).event(event)
@@ -628,7 +628,7 @@ def reconcile(
                     progress(kind, report.checked)
                 name = f"{kind[:-1].replace('_', ' ')} {obj.get('id')}"
                 try:
-                    with Session(engine) as reader:
+                    with db.reader(engine) as reader:
                         translation = Translator(reader, gateway, provider).reconciled(kind, obj)
                     with db.transaction(engine) as session:
                         changed = apply_translation(session, translation)

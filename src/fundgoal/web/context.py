@@ -16,6 +16,7 @@ from starlette.requests import Request
 from ..config import Settings
 from ..inputs.text import displayable
 from ..resources import templates_dir
+from ..services.snapshot_file import SnapshotFile
 from ..services.snapshots import SnapshotKeeper
 from ..widget import Renderer
 from ..widget_build import built
@@ -37,6 +38,9 @@ class AppContext:
     jinja: Environment
     snapshots: SnapshotKeeper
     metrics: MetricSet
+    # Migrations the database still lacks, asked once the database first answers (a worker
+    # may start while it is away); None until then. Not empty: /readyz answers 503.
+    schema_pending: list[str] | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine) -> AppContext:
@@ -49,11 +53,26 @@ class AppContext:
         jinja.globals["public_url"] = settings.public_url
         # The embed page inlines the script's own stylesheet (minified): both forms look alike.
         renderer = Renderer(jinja, settings.public_url, built().stylesheet)
+        path = settings.snapshot_path()
+        saved = (
+            None
+            if path is None
+            else SnapshotFile(path, engine.url.render_as_string(hide_password=True))
+        )
+        keeper = SnapshotKeeper(
+            engine,
+            renderer,
+            saved=saved,
+            # Stale means "several polls in a row did not reach the database".
+            max_age=max(settings.snapshot_max_age_seconds, 3 * settings.snapshot_check_seconds),
+            # A refresh's turn ends within one database step.
+            wait_seconds=settings.db_timeouts.step,
+        )
         return cls(
             settings=settings,
             engine=engine,
             jinja=jinja,
-            snapshots=SnapshotKeeper(engine, renderer),
+            snapshots=keeper,
             metrics=MetricSet(),
         )
 

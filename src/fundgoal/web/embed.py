@@ -19,7 +19,6 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -281,13 +280,3 @@ class WidgetFastPath:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
-
-
-def describe(keeper: SnapshotKeeper) -> dict[str, Any]:
-    status = keeper.status()
-    return {
-        "loaded": status.loaded,
-        "healthy": status.healthy,
-        "age_seconds": None if status.age_seconds is None else round(status.age_seconds, 3),
-        "error": status.error,
-    }

@@ -1,4 +1,5 @@
-"""One handler turns domain errors into 4xx answers; anything else is a logged 500."""
+"""One handler turns domain errors into 4xx answers, an unavailable database into a 503;
+anything else is a logged 500."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from .. import db
 from ..errors import DomainError
 
 log = logging.getLogger("fundgoal.web")
@@ -43,6 +46,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, "http_error", str(exc.detail))
 
 
+async def database_error(request: Request, exc: Exception) -> Response:
+    """The database did not answer in time, or not at all: 503 (retry later), not a bug."""
+    reason = db.unavailable(exc)
+    if reason is None:
+        return await server_error(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+    answer = error_response(
+        request, 503, "unavailable", "The database is not answering just now; please try again."
+    )
+    answer.headers["retry-after"] = "5"
+    return answer
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "internal", "Something went wrong on our side.")
@@ -51,5 +67,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 handlers: Mapping[Any, Any] = {
     DomainError: domain_error,
     HTTPException: http_error,
+    SQLAlchemyError: database_error,
     Exception: server_error,
 }

@@ -1,37 +1,15 @@
-"""Public pages that are not the widget or the donation flow: health and the demo article."""
+"""Public pages that are not the widget or the donation flow: the demo article, metrics.
+
+(Health, /livez and /readyz, is in health.py.)"""
 
 from __future__ import annotations
 
-import os
-
-from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import db
 from ..services.demo import DEMO_SLUG
 from .context import ctx
-from .embed import describe
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness and database reachability; says whether the widget is serving a stale snapshot."""
-    context = ctx(request)
-    widget = describe(context.snapshots)
-    try:
-        await run_in_threadpool(db.ping, context.engine)
-    except SQLAlchemyError:
-        body = {
-            "status": "degraded",
-            "database": "unreachable",
-            "widget": widget,
-            "worker": os.getpid(),
-        }
-        return JSONResponse(body, status_code=503, headers={"cache-control": "no-store"})
-    body = {"status": "ok", "database": "ok", "widget": widget, "worker": os.getpid()}
-    return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
 async def demo_article(request: Request) -> Response:
@@ -68,7 +46,6 @@ async def home(_request: Request) -> Response:
 
 routes = [
     Route("/", home),
-    Route("/healthz", healthz),
     Route("/demo", demo_article),
     Route("/metrics", metrics),
     Route("/favicon.ico", favicon),

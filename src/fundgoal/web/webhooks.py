@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import db
 from ..payments import PayloadError, SignatureError
 from ..services import stripe_events
 from .context import ctx
@@ -68,10 +69,14 @@ async def stripe_webhook(request: Request) -> Response:
     except PayloadError as exc:
         context.metrics.webhook_events.labels("unverified", "bad_payload").inc()
         return _answer(400, "bad_payload", exc.message)
-    except Exception:
+    except Exception as exc:
         # Nothing was committed: answer 5xx so Stripe delivers the event again later.
-        log.exception("stripe webhook failed; Stripe will retry")
         context.metrics.webhook_events.labels("any", "error").inc()
+        reason = db.unavailable(exc)
+        if reason is not None:
+            log.warning("stripe webhook not processed, Stripe will retry: %s", reason)
+            return _answer(503, "unavailable", f"{reason}; the event will be retried")
+        log.exception("stripe webhook failed; Stripe will retry")
         return _answer(500, "internal", "the event could not be processed; it will be retried")
     context.metrics.webhook_events.labels(outcome.kind, outcome.status).inc()
     if outcome.changed:

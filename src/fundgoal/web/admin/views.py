@@ -487,7 +487,9 @@ async def donation_list(request: Request, auth: Auth) -> Response:
 
 def _export_rows(context: AppContext, params: Any) -> Iterator[str]:
     # Its own read-only session, open while the response streams; batches keep memory flat.
-    with Session(context.engine) as session:
+    # Each batch reads on its own (db.reader): no transaction stays open across the awaits of
+    # a slow download.
+    with db.reader(context.engine) as session:
         query = _list_query(session, params)
         yield from exports.csv_chunks(session, query.filters)
 
